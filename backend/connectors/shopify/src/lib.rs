@@ -1,0 +1,1 @@
+//! Shopify connector: webhook verification, Admin GraphQL client, native payloads.

@@ -1,0 +1,1 @@
+//! Canonical model and mapping engine of Syncline (pure, no I/O).

@@ -1,0 +1,1 @@
+//! Dispatcher, workers and scheduler of Syncline.

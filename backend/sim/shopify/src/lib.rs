@@ -1,0 +1,1 @@
+//! Emulator of the Shopify Admin API and webhook sender.

@@ -1,0 +1,1 @@
+//! Shopify and D365 emulators, started together.

@@ -1,0 +1,1 @@
+//! Persistence of Syncline: one interface over SQLite and PostgreSQL.

@@ -1,0 +1,1 @@
+//! HTTP surface of Syncline: API, console, webhook intake, health.
