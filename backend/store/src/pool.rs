@@ -1,0 +1,191 @@
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::StoreError;
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend. The body is compiled
+/// once per backend, so one query text serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::Pool::Sqlite($pool) => $body,
+            $crate::pool::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: the embedded default.
+    Sqlite,
+    /// PostgreSQL: cluster mode.
+    Postgres,
+}
+
+impl Backend {
+    /// The engine's display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Settings for the embedded SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteSettings {
+    /// The database file; created with its directory when missing.
+    pub path: PathBuf,
+}
+
+/// Where the store lives.
+#[derive(Clone)]
+pub enum StoreOptions {
+    /// The embedded default.
+    Sqlite(SqliteSettings),
+    /// A PostgreSQL URL (may contain a password: never print it).
+    Postgres {
+        /// `postgres://…`
+        url: String,
+        /// Maximum pooled connections.
+        max_connections: u32,
+    },
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreOptions::Sqlite(settings) => f.debug_tuple("Sqlite").field(settings).finish(),
+            StoreOptions::Postgres { max_connections, .. } => f
+                .debug_struct("Postgres")
+                .field("url", &"[redacted]")
+                .field("max_connections", max_connections)
+                .finish(),
+        }
+    }
+}
+
+/// All persistence, over either backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish()
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens the database (creating the SQLite file when missing) without migrating it.
+    pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
+        match options {
+            StoreOptions::Sqlite(settings) => Self::connect_sqlite(settings).await,
+            StoreOptions::Postgres { url, max_connections } => {
+                Self::connect_postgres(url, *max_connections).await
+            }
+        }
+    }
+
+    async fn connect_sqlite(settings: &SqliteSettings) -> Result<Store, StoreError> {
+        let connect_error = |reason: String| StoreError::Connect { backend: "SQLite", reason };
+        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| connect_error(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&settings.path)
+            .create_if_missing(true)
+            // WAL lets the web server read while a worker writes.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_error(format!("{}: {}", settings.path.display(), describe(&e))))?;
+        Ok(Store { pool: Pool::Sqlite(pool) })
+    }
+
+    async fn connect_postgres(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let connect_error = |reason: String| StoreError::Connect { backend: "PostgreSQL", reason };
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| connect_error("DATABASE_URL is not a valid postgres:// URL".into()))?;
+        let target = format!("{}:{}", options.get_host(), options.get_port());
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_error(format!("{target}: {}", describe(&e))))?;
+        Ok(Store { pool: Pool::Postgres(pool) })
+    }
+
+    /// Applies pending migrations from `migrations/<backend>/`.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => sqlx::migrate!("../../migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Answers when the database accepts a trivial query; used by readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Which engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        match &self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every pooled connection; SQLite checkpoints its WAL on the last close.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// A one-line cause for connection failures: the driver's own text, minus anything that could
+/// echo a URL back (sqlx never includes the password, but keep it short and human).
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out while connecting".to_owned(),
+        sqlx::Error::Tls(tls) => format!("TLS error: {tls}"),
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+impl Store {
+    /// Runs one statement with no parameters; for administrative SQL in tools and tests.
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+}
