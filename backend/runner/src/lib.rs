@@ -1,1 +1,14 @@
 //! Dispatcher, workers and scheduler of Syncline.
+//!
+//! The database row is the truth about work; the dispatcher only says "look at row X now".
+//! Two dispatchers share one trait: in-process (embedded default) and Redis Streams (cluster).
+
+mod dispatch;
+mod memory;
+mod redis_streams;
+mod workers;
+
+pub use dispatch::{Delivery, DispatchError, Dispatcher, Job};
+pub use memory::InProcessDispatcher;
+pub use redis_streams::{RedisDispatcher, RedisDispatcherOptions};
+pub use workers::{HandlerError, JobHandler, WorkerPool, WorkerPoolOptions};
