@@ -102,7 +102,38 @@ pub fn similarity(a: &str, b: &str) -> f64 {
         }
         2.0 * hits as f64 / (ba.len() + bb.len()) as f64
     };
-    0.6 * words + 0.4 * dice
+    (0.6 * words + 0.4 * dice).max(edit_similarity(&ja, &jb))
+}
+
+/// 1 - (optimal string alignment distance / longer length): catches typos such
+/// as transposed letters that share no bigrams.
+fn edit_similarity(a: &str, b: &str) -> f64 {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let (n, m) = (a.len(), b.len());
+    if n == 0 || m == 0 || n.abs_diff(m) > 8 || n > 64 || m > 64 {
+        return 0.0;
+    }
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    1.0 - d[n][m] as f64 / n.max(m) as f64
 }
 
 /// 1 for the same type, partial for convertible types, 0 for impossible pairs.

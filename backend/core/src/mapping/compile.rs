@@ -562,7 +562,12 @@ pub fn compile_with(
     for e in &entities {
         if let Some((_, _, fields)) = target_entities.iter().find(|(n, _, _)| **n == *e.name) {
             for (fname, f) in fields.iter() {
-                if f.required && fname != "dataAreaId" && !e.fields.iter().any(|x| **x == **fname) {
+                let full = format!("{}.{fname}", e.name);
+                // Count rules that failed to compile too: their error is already reported.
+                if f.required
+                    && fname != "dataAreaId"
+                    && !doc.rules.iter().any(|r| r.target == full)
+                {
                     cx.err(
                         "document",
                         &format!("{}.{fname}", e.name),

@@ -780,6 +780,10 @@ fn transform<'a>(t: &CTransform, v: Val<'a>, env: &Env<'_, 'a>) -> Result<Val<'a
             map,
             default,
         } => {
+            if v == Val::Null {
+                // Nothing to look up: a missing source stays missing unless defaulted.
+                return Ok(default.clone().unwrap_or(Val::Null));
+            }
             let key = match v.as_text() {
                 Some(k) => k,
                 None => return Err((v, "expected a single value".into())),
