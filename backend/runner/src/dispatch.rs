@@ -53,7 +53,8 @@ pub trait Dispatcher: Send + Sync + 'static {
     /// Queues a job.
     fn enqueue(&self, job: Job) -> BoxFuture<'_, Result<(), DispatchError>>;
     /// Waits up to `max_wait` for the next job; `None` when there was none.
-    fn receive(&self, max_wait: Duration) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>>;
+    fn receive(&self, max_wait: Duration)
+    -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>>;
     /// Marks a delivery as done so it is never delivered again.
     fn ack<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<(), DispatchError>>;
     /// Answers when the backend is reachable; used by readiness checks.

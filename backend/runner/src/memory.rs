@@ -17,7 +17,10 @@ impl InProcessDispatcher {
     /// A new, empty dispatcher.
     pub fn new() -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        InProcessDispatcher { sender, receiver: Mutex::new(receiver) }
+        InProcessDispatcher {
+            sender,
+            receiver: Mutex::new(receiver),
+        }
     }
 }
 
@@ -33,13 +36,20 @@ impl Dispatcher for InProcessDispatcher {
         async move { result }.boxed()
     }
 
-    fn receive(&self, max_wait: Duration) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>> {
+    fn receive(
+        &self,
+        max_wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>> {
         async move {
             let mut receiver = self.receiver.lock().await;
             match tokio::time::timeout(max_wait, receiver.recv()).await {
                 Err(_elapsed) => Ok(None),
                 Ok(None) => Err(DispatchError::Closed),
-                Ok(Some(job)) => Ok(Some(Delivery { job, receipt: String::new(), delivery_count: 1 })),
+                Ok(Some(job)) => Ok(Some(Delivery {
+                    job,
+                    receipt: String::new(),
+                    delivery_count: 1,
+                })),
             }
         }
         .boxed()

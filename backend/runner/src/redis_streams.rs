@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
+};
 use redis::{AsyncCommands, Client, RedisError, Value};
 use tokio::sync::Mutex;
 
@@ -83,22 +85,33 @@ fn redis_error(error: RedisError) -> DispatchError {
 impl RedisDispatcher {
     /// Validates the URL; connects on first use.
     pub fn new(options: RedisDispatcherOptions) -> Result<Self, DispatchError> {
-        let client = Client::open(options.url.as_str())
-            .map_err(|_| DispatchError::Redis("REDIS_URL is not a valid redis:// URL".to_owned()))?;
+        let client = Client::open(options.url.as_str()).map_err(|_| {
+            DispatchError::Redis("REDIS_URL is not a valid redis:// URL".to_owned())
+        })?;
         Ok(RedisDispatcher {
             client,
             options,
             commands: Mutex::new(None),
-            reads: Mutex::new(ReadState { connection: None, group_ready: false, claimed: VecDeque::new(), last_claim: None }),
+            reads: Mutex::new(ReadState {
+                connection: None,
+                group_ready: false,
+                claimed: VecDeque::new(),
+                last_claim: None,
+            }),
         })
     }
 
-    async fn manager(&self, response_timeout: Duration) -> Result<ConnectionManager, DispatchError> {
+    async fn manager(
+        &self,
+        response_timeout: Duration,
+    ) -> Result<ConnectionManager, DispatchError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(response_timeout))
             .set_number_of_retries(2);
-        ConnectionManager::new_with_config(self.client.clone(), config).await.map_err(redis_error)
+        ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(redis_error)
     }
 
     async fn commands(&self) -> Result<ConnectionManager, DispatchError> {
@@ -114,15 +127,19 @@ impl RedisDispatcher {
     /// Removes every entry and the group; for tests and `admin` tooling.
     pub async fn purge(&self) -> Result<(), DispatchError> {
         let mut connection = self.commands().await?;
-        let _: () = connection.del(&self.options.stream).await.map_err(redis_error)?;
+        let _: () = connection
+            .del(&self.options.stream)
+            .await
+            .map_err(redis_error)?;
         self.reads.lock().await.group_ready = false;
         Ok(())
     }
 
     async fn ensure_group(&self, connection: &mut ConnectionManager) -> Result<(), DispatchError> {
         // "0" rather than "$": entries queued before the first worker started are not skipped.
-        let created: Result<(), RedisError> =
-            connection.xgroup_create_mkstream(&self.options.stream, &self.options.group, "0").await;
+        let created: Result<(), RedisError> = connection
+            .xgroup_create_mkstream(&self.options.stream, &self.options.group, "0")
+            .await;
         match created {
             Ok(()) => Ok(()),
             Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
@@ -131,7 +148,10 @@ impl RedisDispatcher {
     }
 
     fn decode(&self, entry: StreamId, delivery_count: u64) -> Result<Delivery, DispatchError> {
-        let malformed = |reason: &str| DispatchError::Malformed { receipt: entry.id.clone(), reason: reason.to_owned() };
+        let malformed = |reason: &str| DispatchError::Malformed {
+            receipt: entry.id.clone(),
+            reason: reason.to_owned(),
+        };
         let field = |name: &str| -> Option<String> {
             match entry.map.get(name) {
                 Some(Value::BulkString(bytes)) => String::from_utf8(bytes.clone()).ok(),
@@ -142,10 +162,18 @@ impl RedisDispatcher {
         let kind = field("kind").ok_or_else(|| malformed("missing kind"))?;
         let id = field("id").ok_or_else(|| malformed("missing id"))?;
         let tenant = field("tenant").filter(|t| !t.is_empty());
-        Ok(Delivery { job: Job { kind, id, tenant }, receipt: entry.id, delivery_count })
+        Ok(Delivery {
+            job: Job { kind, id, tenant },
+            receipt: entry.id,
+            delivery_count,
+        })
     }
 
-    async fn claim_stale(&self, state: &mut ReadState, connection: &mut ConnectionManager) -> Result<(), DispatchError> {
+    async fn claim_stale(
+        &self,
+        state: &mut ReadState,
+        connection: &mut ConnectionManager,
+    ) -> Result<(), DispatchError> {
         let min_idle = u64::try_from(self.options.claim_idle.as_millis()).unwrap_or(u64::MAX);
         let reply: StreamAutoClaimReply = connection
             .xautoclaim_options(
@@ -159,7 +187,10 @@ impl RedisDispatcher {
             .await
             .map_err(redis_error)?;
         for entry in reply.claimed {
-            let count = self.delivery_count(connection, &entry.id).await.unwrap_or(2);
+            let count = self
+                .delivery_count(connection, &entry.id)
+                .await
+                .unwrap_or(2);
             match self.decode(entry, count) {
                 Ok(delivery) => state.claimed.push_back(delivery),
                 Err(error) => tracing::error!(%error, "dropping malformed queue entry"),
@@ -168,7 +199,11 @@ impl RedisDispatcher {
         Ok(())
     }
 
-    async fn delivery_count(&self, connection: &mut ConnectionManager, id: &str) -> Result<u64, DispatchError> {
+    async fn delivery_count(
+        &self,
+        connection: &mut ConnectionManager,
+        id: &str,
+    ) -> Result<u64, DispatchError> {
         // XPENDING key group start end count → [[id, consumer, idle-ms, deliveries]]
         let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
             .arg(&self.options.stream)
@@ -187,14 +222,24 @@ impl Dispatcher for RedisDispatcher {
     fn enqueue(&self, job: Job) -> BoxFuture<'_, Result<(), DispatchError>> {
         async move {
             let mut connection = self.commands().await?;
-            let fields = [("kind", job.kind.as_str()), ("id", job.id.as_str()), ("tenant", job.tenant.as_deref().unwrap_or(""))];
-            let _: String = connection.xadd(&self.options.stream, "*", &fields).await.map_err(redis_error)?;
+            let fields = [
+                ("kind", job.kind.as_str()),
+                ("id", job.id.as_str()),
+                ("tenant", job.tenant.as_deref().unwrap_or("")),
+            ];
+            let _: String = connection
+                .xadd(&self.options.stream, "*", &fields)
+                .await
+                .map_err(redis_error)?;
             Ok(())
         }
         .boxed()
     }
 
-    fn receive(&self, max_wait: Duration) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>> {
+    fn receive(
+        &self,
+        max_wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>> {
         async move {
             let mut state = self.reads.lock().await;
             if let Some(delivery) = state.claimed.pop_front() {
@@ -213,7 +258,9 @@ impl Dispatcher for RedisDispatcher {
                 self.ensure_group(&mut connection).await?;
                 state.group_ready = true;
             }
-            let claim_due = state.last_claim.is_none_or(|at| at.elapsed() >= self.options.claim_idle / 2);
+            let claim_due = state
+                .last_claim
+                .is_none_or(|at| at.elapsed() >= self.options.claim_idle / 2);
             if claim_due {
                 state.last_claim = Some(Instant::now());
                 self.claim_stale(&mut state, &mut connection).await?;
@@ -221,13 +268,16 @@ impl Dispatcher for RedisDispatcher {
                     return Ok(Some(delivery));
                 }
             }
-            let block_ms = usize::try_from(max_wait.as_millis()).unwrap_or(usize::MAX).max(1);
+            let block_ms = usize::try_from(max_wait.as_millis())
+                .unwrap_or(usize::MAX)
+                .max(1);
             let options = StreamReadOptions::default()
                 .group(&self.options.group, &self.options.consumer)
                 .count(1)
                 .block(block_ms);
-            let reply: Result<Option<StreamReadReply>, RedisError> =
-                connection.xread_options(&[&self.options.stream], &[">"], &options).await;
+            let reply: Result<Option<StreamReadReply>, RedisError> = connection
+                .xread_options(&[&self.options.stream], &[">"], &options)
+                .await;
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(error) if error.code() == Some("NOGROUP") => {
@@ -238,7 +288,10 @@ impl Dispatcher for RedisDispatcher {
                 }
                 Err(error) => return Err(redis_error(error)),
             };
-            let Some(entry) = reply.and_then(|r| r.keys.into_iter().next()).and_then(|k| k.ids.into_iter().next()) else {
+            let Some(entry) = reply
+                .and_then(|r| r.keys.into_iter().next())
+                .and_then(|k| k.ids.into_iter().next())
+            else {
                 return Ok(None);
             };
             self.decode(entry, 1).map(Some)
@@ -251,9 +304,16 @@ impl Dispatcher for RedisDispatcher {
             let mut connection = self.commands().await?;
             // XACK then XDEL: acknowledged entries are history nobody reads again.
             let mut pipe = redis::pipe();
-            pipe.xack(&self.options.stream, &self.options.group, &[&delivery.receipt])
-                .xdel(&self.options.stream, &[&delivery.receipt]);
-            let _: (u64, u64) = pipe.query_async(&mut connection).await.map_err(redis_error)?;
+            pipe.xack(
+                &self.options.stream,
+                &self.options.group,
+                &[&delivery.receipt],
+            )
+            .xdel(&self.options.stream, &[&delivery.receipt]);
+            let _: (u64, u64) = pipe
+                .query_async(&mut connection)
+                .await
+                .map_err(redis_error)?;
             Ok(())
         }
         .boxed()
@@ -262,8 +322,17 @@ impl Dispatcher for RedisDispatcher {
     fn health(&self) -> BoxFuture<'_, Result<(), DispatchError>> {
         async move {
             let mut connection = self.commands().await?;
-            let pong: String = redis::cmd("PING").query_async(&mut connection).await.map_err(redis_error)?;
-            if pong == "PONG" { Ok(()) } else { Err(DispatchError::Redis(format!("unexpected PING reply {pong:?}"))) }
+            let pong: String = redis::cmd("PING")
+                .query_async(&mut connection)
+                .await
+                .map_err(redis_error)?;
+            if pong == "PONG" {
+                Ok(())
+            } else {
+                Err(DispatchError::Redis(format!(
+                    "unexpected PING reply {pong:?}"
+                )))
+            }
         }
         .boxed()
     }
@@ -272,4 +341,3 @@ impl Dispatcher for RedisDispatcher {
         "redis"
     }
 }
-

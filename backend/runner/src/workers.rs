@@ -38,7 +38,10 @@ pub struct WorkerPoolOptions {
 
 impl Default for WorkerPoolOptions {
     fn default() -> Self {
-        WorkerPoolOptions { concurrency: 8, poll: Duration::from_secs(1) }
+        WorkerPoolOptions {
+            concurrency: 8,
+            poll: Duration::from_secs(1),
+        }
     }
 }
 
@@ -105,10 +108,16 @@ impl WorkerPool {
 async fn run_one(dispatcher: &dyn Dispatcher, handler: &dyn JobHandler, delivery: Delivery) {
     let job = &delivery.job;
     let span = tracing::info_span!("job", kind = %job.kind, id = %job.id, tenant_id = job.tenant.as_deref().unwrap_or(""), attempt = delivery.delivery_count);
-    run_one_in_span(dispatcher, handler, &delivery).instrument(span).await;
+    run_one_in_span(dispatcher, handler, &delivery)
+        .instrument(span)
+        .await;
 }
 
-async fn run_one_in_span(dispatcher: &dyn Dispatcher, handler: &dyn JobHandler, delivery: &Delivery) {
+async fn run_one_in_span(
+    dispatcher: &dyn Dispatcher,
+    handler: &dyn JobHandler,
+    delivery: &Delivery,
+) {
     let job = &delivery.job;
     match handler.handle(job).await {
         Ok(()) => {}

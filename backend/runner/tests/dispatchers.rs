@@ -1,5 +1,7 @@
 //! Both dispatchers against their real backends: in-process and a real Redis server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,15 +9,17 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use syncline_runner::{
-    Dispatcher, HandlerError, InProcessDispatcher, Job, JobHandler, RedisDispatcher, RedisDispatcherOptions, WorkerPool,
-    WorkerPoolOptions,
+    Dispatcher, HandlerError, InProcessDispatcher, Job, JobHandler, RedisDispatcher,
+    RedisDispatcherOptions, WorkerPool, WorkerPoolOptions,
 };
 use tokio_util::sync::CancellationToken;
 
 fn redis_url() -> String {
     match std::env::var("SYNCLINE_TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => url,
-        _ => panic!("SYNCLINE_TEST_REDIS_URL is not set: Redis tests need a server. Run tests/run.sh, which starts one."),
+        _ => panic!(
+            "SYNCLINE_TEST_REDIS_URL is not set: Redis tests need a server. Run tests/run.sh, which starts one."
+        ),
     }
 }
 
@@ -26,24 +30,53 @@ fn redis_options(stream: &str) -> RedisDispatcherOptions {
 }
 
 fn job(id: u32) -> Job {
-    Job { kind: "test".into(), id: id.to_string(), tenant: Some("t1".into()) }
+    Job {
+        kind: "test".into(),
+        id: id.to_string(),
+        tenant: Some("t1".into()),
+    }
 }
 
 async fn round_trip(dispatcher: &dyn Dispatcher) {
     dispatcher.health().await.unwrap();
-    assert!(dispatcher.receive(Duration::from_millis(50)).await.unwrap().is_none(), "{}: empty at first", dispatcher.name());
+    assert!(
+        dispatcher
+            .receive(Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_none(),
+        "{}: empty at first",
+        dispatcher.name()
+    );
     for id in 0..3 {
         dispatcher.enqueue(job(id)).await.unwrap();
     }
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let delivery = dispatcher.receive(Duration::from_secs(2)).await.unwrap().expect("a job");
+        let delivery = dispatcher
+            .receive(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .expect("a job");
         assert_eq!(delivery.delivery_count, 1);
         dispatcher.ack(&delivery).await.unwrap();
         seen.push(delivery.job);
     }
-    assert_eq!(seen, vec![job(0), job(1), job(2)], "{}: FIFO and intact", dispatcher.name());
-    assert!(dispatcher.receive(Duration::from_millis(50)).await.unwrap().is_none(), "{}: nothing left", dispatcher.name());
+    assert_eq!(
+        seen,
+        vec![job(0), job(1), job(2)],
+        "{}: FIFO and intact",
+        dispatcher.name()
+    );
+    assert!(
+        dispatcher
+            .receive(Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_none(),
+        "{}: nothing left",
+        dispatcher.name()
+    );
 }
 
 #[tokio::test]
@@ -60,19 +93,34 @@ async fn redis_round_trip() {
 async fn redis_redelivers_what_a_dead_consumer_left_unacknowledged() {
     let mut options = redis_options("claim");
     options.claim_idle = Duration::from_millis(200);
-    let dead = RedisDispatcher::new(RedisDispatcherOptions { consumer: "dead-worker".into(), ..options.clone() }).unwrap();
+    let dead = RedisDispatcher::new(RedisDispatcherOptions {
+        consumer: "dead-worker".into(),
+        ..options.clone()
+    })
+    .unwrap();
     dead.enqueue(job(7)).await.unwrap();
-    let taken = dead.receive(Duration::from_secs(2)).await.unwrap().expect("delivered to the first consumer");
+    let taken = dead
+        .receive(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .expect("delivered to the first consumer");
     assert_eq!(taken.job, job(7));
     drop(dead); // dies without acknowledging
 
-    let survivor = RedisDispatcher::new(RedisDispatcherOptions { consumer: "survivor".into(), ..options }).unwrap();
+    let survivor = RedisDispatcher::new(RedisDispatcherOptions {
+        consumer: "survivor".into(),
+        ..options
+    })
+    .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let again = loop {
         if let Some(delivery) = survivor.receive(Duration::from_millis(100)).await.unwrap() {
             break delivery;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the orphaned job was never reclaimed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orphaned job was never reclaimed"
+        );
     };
     assert_eq!(again.job, job(7));
     assert_eq!(again.delivery_count, 2, "the second delivery is counted");
@@ -83,8 +131,15 @@ async fn redis_redelivers_what_a_dead_consumer_left_unacknowledged() {
 #[tokio::test]
 async fn redis_health_names_the_failure_when_the_server_is_down() {
     // A port nothing listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dispatcher = RedisDispatcher::new(RedisDispatcherOptions::new(format!("redis://127.0.0.1:{port}"))).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dispatcher = RedisDispatcher::new(RedisDispatcherOptions::new(format!(
+        "redis://127.0.0.1:{port}"
+    )))
+    .unwrap();
     let error = dispatcher.health().await.expect_err("no server");
     assert!(error.to_string().starts_with("Redis:"), "{error}");
     assert!(dispatcher.enqueue(job(1)).await.is_err());
@@ -114,7 +169,10 @@ async fn worker_pool_processes_everything_retries_transient_failures_and_stops_c
     let mut options = redis_options("pool");
     options.claim_idle = Duration::from_millis(300);
     let dispatcher: Arc<dyn Dispatcher> = Arc::new(RedisDispatcher::new(options).unwrap());
-    let handler = Arc::new(Recorder { done: Mutex::new(BTreeSet::new()), fail_first: Mutex::new(["3".to_owned()].into()) });
+    let handler = Arc::new(Recorder {
+        done: Mutex::new(BTreeSet::new()),
+        fail_first: Mutex::new(["3".to_owned()].into()),
+    });
     for id in 0..50 {
         dispatcher.enqueue(job(id)).await.unwrap();
     }
@@ -122,14 +180,24 @@ async fn worker_pool_processes_everything_retries_transient_failures_and_stops_c
     let pool = tokio::spawn(WorkerPool::run(
         Arc::clone(&dispatcher),
         handler.clone(),
-        WorkerPoolOptions { concurrency: 4, poll: Duration::from_millis(100) },
+        WorkerPoolOptions {
+            concurrency: 4,
+            poll: Duration::from_millis(100),
+        },
         shutdown.clone(),
     ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while handler.done.lock().unwrap().len() < 50 {
-        assert!(tokio::time::Instant::now() < deadline, "only {} of 50 done", handler.done.lock().unwrap().len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 50 done",
+            handler.done.lock().unwrap().len()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), pool).await.expect("pool stops").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), pool)
+        .await
+        .expect("pool stops")
+        .unwrap();
 }

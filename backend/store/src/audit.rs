@@ -57,7 +57,11 @@ impl Store {
     }
 
     /// A tenant's audit records, newest first.
-    pub async fn tenant_audit_log(&self, tenant: TenantId, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    pub async fn tenant_audit_log(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let sql = "SELECT id, tenant_id, actor, action, detail, created_at FROM audit_log \
                    WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2";
         let rows = on_pool!(self, pool => {

@@ -3,7 +3,9 @@ use uuid::Uuid;
 
 /// Identifies a tenant. Store functions over tenant-owned rows take it as a typed parameter,
 /// so a query cannot forget the tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
+)]
 #[sqlx(transparent)]
 #[serde(transparent)]
 pub struct TenantId(pub Uuid);

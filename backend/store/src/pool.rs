@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, SqlitePool};
 
 use crate::StoreError;
 
@@ -70,7 +70,9 @@ impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreOptions::Sqlite(settings) => f.debug_tuple("Sqlite").field(settings).finish(),
-            StoreOptions::Postgres { max_connections, .. } => f
+            StoreOptions::Postgres {
+                max_connections, ..
+            } => f
                 .debug_struct("Postgres")
                 .field("url", &"[redacted]")
                 .field("max_connections", max_connections)
@@ -87,7 +89,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend()).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish()
     }
 }
 
@@ -98,14 +102,18 @@ impl Store {
     pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
         match options {
             StoreOptions::Sqlite(settings) => Self::connect_sqlite(settings).await,
-            StoreOptions::Postgres { url, max_connections } => {
-                Self::connect_postgres(url, *max_connections).await
-            }
+            StoreOptions::Postgres {
+                url,
+                max_connections,
+            } => Self::connect_postgres(url, *max_connections).await,
         }
     }
 
     async fn connect_sqlite(settings: &SqliteSettings) -> Result<Store, StoreError> {
-        let connect_error = |reason: String| StoreError::Connect { backend: "SQLite", reason };
+        let connect_error = |reason: String| StoreError::Connect {
+            backend: "SQLite",
+            reason,
+        };
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| connect_error(format!("cannot create {}: {e}", dir.display())))?;
@@ -124,28 +132,46 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| connect_error(format!("{}: {}", settings.path.display(), describe(&e))))?;
-        Ok(Store { pool: Pool::Sqlite(pool) })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+        })
     }
 
     async fn connect_postgres(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        let connect_error = |reason: String| StoreError::Connect { backend: "PostgreSQL", reason };
+        let connect_error = |reason: String| StoreError::Connect {
+            backend: "PostgreSQL",
+            reason,
+        };
         let options = PgConnectOptions::from_str(url)
             .map_err(|_| connect_error("DATABASE_URL is not a valid postgres:// URL".into()))?;
         let target = format!("{}:{}", options.get_host(), options.get_port());
+        // The pool retries until its timeout and then only says "timed out"; one direct attempt
+        // first surfaces the real cause (refused, unknown host, bad password).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| connect_error(format!("{target}: timed out while connecting")))?
+            .map_err(|e| connect_error(format!("{target}: {}", describe(&e))))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| connect_error(format!("{target}: {}", describe(&e))))?;
-        Ok(Store { pool: Pool::Postgres(pool) })
+        Ok(Store {
+            pool: Pool::Postgres(pool),
+        })
     }
 
     /// Applies pending migrations from `migrations/<backend>/`.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
-            Pool::Postgres(pool) => sqlx::migrate!("../../migrations/postgres").run(pool).await?,
+            Pool::Postgres(pool) => {
+                sqlx::migrate!("../../migrations/postgres")
+                    .run(pool)
+                    .await?
+            }
         }
         Ok(())
     }

@@ -26,7 +26,10 @@ impl TenantStatus {
         match value {
             "active" => Ok(TenantStatus::Active),
             "suspended" => Ok(TenantStatus::Suspended),
-            other => Err(StoreError::Corrupt { what: "tenants.status", detail: other.to_owned() }),
+            other => Err(StoreError::Corrupt {
+                what: "tenants.status",
+                detail: other.to_owned(),
+            }),
         }
     }
 }
@@ -120,7 +123,11 @@ impl Store {
     }
 
     /// Suspends or reactivates a tenant.
-    pub async fn set_tenant_status(&self, id: TenantId, status: TenantStatus) -> Result<Tenant, StoreError> {
+    pub async fn set_tenant_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+    ) -> Result<Tenant, StoreError> {
         let sql = format!(
             "UPDATE tenants SET status = $2, updated_at = $3 WHERE id = $1 RETURNING {TENANT_COLUMNS}"
         );

@@ -38,25 +38,48 @@ pub async fn sqlite() -> TestDatabase {
     let store = Store::connect(&StoreOptions::Sqlite(SqliteSettings { path: path.clone() }))
         .await
         .unwrap_or_else(|e| panic!("open SQLite: {e}"));
-    store.migrate().await.unwrap_or_else(|e| panic!("migrate SQLite: {e}"));
-    TestDatabase { store, url: format!("sqlite://{}", path.display()), _dir: Some(dir) }
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrate SQLite: {e}"));
+    TestDatabase {
+        store,
+        url: format!("sqlite://{}", path.display()),
+        _dir: Some(dir),
+    }
 }
 
 /// A new, empty PostgreSQL database on the test server, migrated.
 pub async fn postgres() -> TestDatabase {
     let server = postgres_server_url();
-    let admin = Store::connect(&StoreOptions::Postgres { url: server.clone(), max_connections: 1 })
-        .await
-        .unwrap_or_else(|e| panic!("connect to the test PostgreSQL server: {e}"));
+    let admin = Store::connect(&StoreOptions::Postgres {
+        url: server.clone(),
+        max_connections: 1,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("connect to the test PostgreSQL server: {e}"));
     let name = format!("syncline_test_{}", Uuid::new_v4().simple());
-    admin.execute_raw(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| panic!("create database: {e}"));
+    admin
+        .execute_raw(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("create database: {e}"));
     admin.close().await;
     let url = with_database(&server, &name);
-    let store = Store::connect(&StoreOptions::Postgres { url: url.clone(), max_connections: 5 })
+    let store = Store::connect(&StoreOptions::Postgres {
+        url: url.clone(),
+        max_connections: 5,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
+    store
+        .migrate()
         .await
-        .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
-    store.migrate().await.unwrap_or_else(|e| panic!("migrate PostgreSQL: {e}"));
-    TestDatabase { store, url, _dir: None }
+        .unwrap_or_else(|e| panic!("migrate PostgreSQL: {e}"));
+    TestDatabase {
+        store,
+        url,
+        _dir: None,
+    }
 }
 
 /// Both backends, for suites that must behave the same on each.
@@ -71,7 +94,10 @@ fn with_database(server: &str, name: &str) -> String {
     };
     // The path is whatever follows the authority; replace it with our database.
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
     let mut url = format!("{}/{name}", &base[..authority_end]);
     if let Some(query) = query {
         url.push('?');

@@ -1,8 +1,8 @@
+use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use rust_embed::Embed;
 
 use crate::AppState;
@@ -21,7 +21,14 @@ async fn serve(Path(path): Path<String>) -> Response {
         Some(file) => {
             let mime = file.metadata.mimetype().to_owned();
             let etag = format!("\"{}\"", hex_prefix(&file.metadata.sha256_hash()));
-            ([(header::CONTENT_TYPE, mime), (header::ETAG, etag), (header::CACHE_CONTROL, "public, max-age=3600".to_owned())], file.data)
+            (
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::ETAG, etag),
+                    (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
+                ],
+                file.data,
+            )
                 .into_response()
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),

@@ -8,7 +8,9 @@ use axum::routing::get;
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/", get(|| async { Redirect::to("/console") })).route("/console", get(home))
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(home))
 }
 
 /// The console's landing page until the pages of later issues exist.
@@ -21,5 +23,9 @@ struct HomePage {
 }
 
 async fn home(State(state): State<AppState>) -> HomePage {
-    HomePage { backend: state.store.backend().name(), dispatcher: state.dispatcher.name(), version: env!("CARGO_PKG_VERSION") }
+    HomePage {
+        backend: state.store.backend().name(),
+        dispatcher: state.dispatcher.name(),
+        version: env!("CARGO_PKG_VERSION"),
+    }
 }

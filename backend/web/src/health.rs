@@ -13,7 +13,9 @@ use crate::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 /// Liveness: the process runs and serves HTTP.
@@ -63,7 +65,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     checks.insert(queue_name.to_owned(), Value::String(queue_status));
 
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({ "status": "ready", "checks": checks }))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "checks": checks })),
+        )
+            .into_response()
     } else {
         let body = json!({ "status": "unavailable", "failing": failing, "checks": checks });
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()

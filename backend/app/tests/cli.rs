@@ -1,0 +1,256 @@
+//! The `syncline` binary as a newcomer and an operator use it: real processes, real signals,
+//! real databases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use syncline_store::testing;
+
+const BIN: &str = env!("CARGO_BIN_EXE_syncline");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `syncline` process with a clean environment, killed if the test fails.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SYNCLINE_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap();
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn wait_until_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = reqwest::get(format!("{}/healthz", self.base)).await {
+                assert_eq!(response.status(), 200);
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("syncline exited early with {status}: {}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "syncline did not start serving");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "syncline did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn embedded_default_needs_no_configuration_and_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[], &[]);
+    server.wait_until_serving().await;
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["sqlite"], "ok");
+    assert!(
+        dir.path().join("data/syncline.db").is_file(),
+        "the SQLite file is in ./data"
+    );
+
+    server.signal("INT");
+    let status = server.wait(Duration::from_secs(15));
+    assert!(status.success(), "Ctrl-C exits 0, got {status}");
+    let log = server.stderr();
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_an_in_flight_request_before_exiting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[], &["serve", "--role", "all"]);
+    server.wait_until_serving().await;
+    // A request whose headers are half sent when the signal arrives is in flight: it must still
+    // be answered, and only then may the process exit.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    stream
+        .write_all(b"Connection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let status = server.wait(Duration::from_secs(15));
+    assert!(status.success(), "SIGTERM exits 0, got {status}");
+    assert!(
+        reqwest::get(format!("{}/healthz", server.base))
+            .await
+            .is_err(),
+        "nothing listens after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn cluster_mode_is_ready_with_postgres_and_redis_and_names_redis_when_it_is_down() {
+    let redis = std::env::var("SYNCLINE_TEST_REDIS_URL")
+        .expect("SYNCLINE_TEST_REDIS_URL (run tests/run.sh)");
+    let db = testing::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut server = Server::start(
+        dir.path(),
+        &[("DATABASE_URL", &db.url), ("REDIS_URL", &redis)],
+        &["serve"],
+    );
+    server.wait_until_serving().await;
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert_eq!(body["checks"]["redis"], "ok");
+    assert!(
+        !dir.path().join("data").exists(),
+        "no SQLite file in cluster mode"
+    );
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).success());
+
+    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let mut server = Server::start(
+        dir.path(),
+        &[("DATABASE_URL", &db.url), ("REDIS_URL", &closed)],
+        &["serve"],
+    );
+    server.wait_until_serving().await;
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["redis"]));
+}
+
+#[tokio::test]
+async fn unreachable_database_fails_with_one_readable_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://syncline:secret-pw@127.0.0.1:{}/syncline",
+        free_port()
+    );
+    let mut server = Server::start(dir.path(), &[("DATABASE_URL", &url)], &["serve"]);
+    let status = server.wait(Duration::from_secs(30));
+    assert!(!status.success(), "non-zero exit");
+    let stderr = server.stderr();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot connect to the PostgreSQL database: 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(last.contains("refused"), "names the cause: {last}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("secret-pw"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_is_idempotent() {
+    let db = testing::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = Command::new(BIN)
+            .arg("migrate")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(
+        db.store.list_tenants().await.unwrap().is_empty(),
+        "the tenants table exists"
+    );
+}
