@@ -297,6 +297,19 @@ impl Control {
         new
     }
 
+    /// Adds another app registration (registered in F&O), e.g. one per
+    /// tenant's connection when several share one emulated environment.
+    pub fn add_app(&self, client_id: &str, secret: &str) {
+        let mut auth = lock(&self.shared.auth);
+        auth.apps.retain(|a| a.client_id != client_id);
+        auth.apps.push(crate::auth::App {
+            client_id: client_id.to_string(),
+            secret: secret.to_string(),
+            secret_expired: false,
+            registered_in_fo: true,
+        });
+    }
+
     /// Registers or unregisters the app in F&O (unregistered: OData 401 with a valid token).
     pub fn set_registered_in_fo(&self, registered: bool) {
         for a in &mut lock(&self.shared.auth).apps {

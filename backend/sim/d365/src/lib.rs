@@ -398,9 +398,15 @@ fn unauthorized(d: Denied) -> Response {
     resp
 }
 
+/// Injected latency for a `/data` request, served while it holds its
+/// concurrency slot (a slow F&O keeps the caller's request in flight).
+#[derive(Debug, Clone, Copy)]
+struct Delay(Duration);
+
 /// Every `/data` request: authenticate, apply service protection, run.
 async fn data(
     State(shared): State<Arc<Shared>>,
+    delay: Option<axum::Extension<Delay>>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
@@ -420,6 +426,9 @@ async fn data(
         shared: shared.clone(),
         client: client.clone(),
     };
+    if let Some(axum::Extension(Delay(d))) = delay {
+        tokio::time::sleep(d).await;
+    }
     let path = uri.path().strip_prefix("/data").unwrap_or("");
     let path = path.trim_start_matches('/');
     let target = match uri.query() {
@@ -485,7 +494,7 @@ fn fault_response(f: &Fault) -> Response {
 }
 
 /// Applies injected faults and records every non-control request.
-async fn observe(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+async fn observe(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with("/_sim") {
         return next.run(req).await;
@@ -496,14 +505,20 @@ async fn observe(State(shared): State<Arc<Shared>>, req: Request, next: Next) ->
     let query = req.uri().query().map(str::to_string);
     let hits = faults::take(&mut lock(&shared.faults), &path);
     let mut answered = None;
+    let is_data = path.starts_with("/data");
+    let mut delay = Duration::ZERO;
     for f in &hits {
         match f {
+            Fault::Latency { ms } if is_data => delay += Duration::from_millis(*ms),
             Fault::Latency { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
             other => {
                 answered = Some(other.clone());
                 break;
             }
         }
+    }
+    if !delay.is_zero() {
+        req.extensions_mut().insert(Delay(delay));
     }
     let resp = match &answered {
         Some(f) => fault_response(f),

@@ -376,6 +376,17 @@ async fn odata_rejects_missing_expired_revoked_and_unregistered_tokens() {
     let r = s.http.get(&url).bearer_auth(&fresh).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
+    // A second app registered on the same environment gets its own tokens.
+    c.add_app("22222222-0000-0000-0000-000000000002", "second~secret");
+    let other = D365Info {
+        client_id: "22222222-0000-0000-0000-000000000002".into(),
+        client_secret: "second~secret".into(),
+        ..s.info.clone()
+    };
+    let t2 = fetch_token(&s.http, &other).await;
+    let r = s.http.get(&url).bearer_auth(&t2).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
     // Configurable lifetime: a one-second token stops working.
     c.set_token_lifetime(Duration::from_secs(1));
     let short = fetch_token(&s.http, &s.info).await;
@@ -903,6 +914,23 @@ async fn faults_and_control_plane() {
         Ok(resp) => resp.bytes().await.is_err(),
     };
     assert!(failed, "connection reset must surface as a transport error");
+    // On the raw socket: the connection closes without a status line.
+    c.inject(FaultRule::times(Fault::ConnectionReset, Target::Odata, 1));
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(s.emu.local_addr())
+            .await
+            .unwrap();
+        sock.write_all(b"GET /data/CustomerGroups HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut buf))
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf);
+        assert!(buf.is_empty(), "{text}");
+    }
     assert_eq!(s.get("CustomerGroups").await.0, StatusCode::OK);
 
     c.inject(FaultRule::times(
