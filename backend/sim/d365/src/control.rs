@@ -106,18 +106,19 @@ impl Control {
             if es.table == "SalesOrderHeader"
                 && let Some(ls) = lines_set
             {
-                let area = r.data.get("dataAreaId").cloned().unwrap_or(Value::Null);
+                let area = r
+                    .data
+                    .get("dataAreaId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let order = r
                     .data
                     .get("SalesOrderNumber")
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let lines: Vec<Value> = store
-                    .rows("SalesOrderLine")
-                    .filter(|l| {
-                        l.data.get("dataAreaId") == Some(&area)
-                            && l.data.get("SalesOrderNumber") == Some(&order)
-                    })
+                    .children("SalesOrderLine", area, order)
+                    .into_iter()
                     .map(|l| {
                         let mut m = project(ls, l, None);
                         m.remove("@odata.etag");

@@ -674,6 +674,7 @@ fn str_of<'r>(row: &'r Row, k: &str) -> &'r str {
 fn child_index<'s>(
     store: &'s Store,
     set: &EntitySet,
+    rows: &[&Row],
     expand: &[Expand],
 ) -> HashMap<(String, String), Vec<&'s Row>> {
     let mut index: HashMap<(String, String), Vec<&Row>> = HashMap::new();
@@ -685,17 +686,11 @@ fn child_index<'s>(
     } else {
         ("PaymentJournalLine", "JournalBatchNumber")
     };
-    for r in store.rows(child_table) {
-        index
-            .entry((
-                str_of(r, "dataAreaId").to_lowercase(),
-                str_of(r, link).to_lowercase(),
-            ))
-            .or_default()
-            .push(r);
-    }
-    for rows in index.values_mut() {
-        rows.sort_by(|a, b| {
+    for r in rows {
+        let area = str_of(r, "dataAreaId");
+        let parent = str_of(r, link);
+        let mut lines = store.children(child_table, area, parent);
+        lines.sort_by(|a, b| {
             let la = a
                 .data
                 .get("LineNumber")
@@ -708,6 +703,7 @@ fn child_index<'s>(
                 .unwrap_or_default();
             la.cmp(&lb)
         });
+        index.insert((area.to_lowercase(), parent.to_lowercase()), lines);
     }
     index
 }
@@ -730,7 +726,7 @@ fn get_one(
         Ok(e) => e,
         Err(e) => return e,
     };
-    let index = child_index(store, set, &expand);
+    let index = child_index(store, set, &[row], &expand);
     let mut entity = Map::new();
     entity.insert(
         "@odata.context".into(),
@@ -863,7 +859,7 @@ fn query_set(
         .max(1);
     let start = skip.saturating_add(offset).min(end_limit);
     let end = start.saturating_add(max_page).min(end_limit);
-    let index = child_index(store, set, &expand);
+    let index = child_index(store, set, &rows[start..end], &expand);
     let value: Vec<Value> = rows[start..end]
         .iter()
         .map(|r| {

@@ -1,7 +1,7 @@
 //! In-memory tables, writes with F&O's business rules, and an undo log so a
 //! `$batch` changeset can be rolled back as a unit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 
 use base64::Engine as _;
@@ -89,10 +89,24 @@ pub struct Company {
     pub prefix: String,
 }
 
+/// Child tables and the field linking a row to its parent document.
+fn parent_link(table: &str) -> Option<&'static str> {
+    match table {
+        "SalesOrderLine" => Some("SalesOrderNumber"),
+        "PaymentJournalLine" => Some("JournalBatchNumber"),
+        _ => None,
+    }
+}
+
+/// (child table, lower-cased dataAreaId, lower-cased parent id).
+type ParentKey = (String, String, String);
+
 /// The tables and number sequences.
 #[derive(Debug, Default)]
 pub struct Store {
     tables: BTreeMap<String, BTreeMap<String, Row>>,
+    /// Lines by their document, so large order books stay linear to work with.
+    children: HashMap<ParentKey, BTreeSet<String>>,
     next_recid: i64,
     sequences: BTreeMap<(String, String), u64>,
     /// Known legal entities.
@@ -255,6 +269,7 @@ impl Store {
     pub fn new(companies: Vec<Company>) -> Store {
         Store {
             tables: BTreeMap::new(),
+            children: HashMap::new(),
             next_recid: FIRST_RECID,
             sequences: BTreeMap::new(),
             companies,
@@ -283,8 +298,72 @@ impl Store {
         self.tables.get(table)?.get(key)
     }
 
-    /// Finds a row of `table` whose properties equal the given values (case-insensitive).
+    fn parent_key(table: &str, data: &Map<String, Value>) -> Option<ParentKey> {
+        let link = parent_link(table)?;
+        Some((
+            table.to_string(),
+            s(data.get("dataAreaId")).to_lowercase(),
+            s(data.get(link)).to_lowercase(),
+        ))
+    }
+
+    /// Stores a row, keeping the parent index current. Every insert and
+    /// replace goes through here (and every removal through `remove_row`).
+    fn put_row(&mut self, table: &str, key: String, row: Row) {
+        let new_parent = Self::parent_key(table, &row.data);
+        let old = self
+            .tables
+            .entry(table.to_string())
+            .or_default()
+            .insert(key.clone(), row);
+        if let Some(old_parent) = old.and_then(|o| Self::parent_key(table, &o.data))
+            && let Some(set) = self.children.get_mut(&old_parent)
+        {
+            set.remove(&key);
+        }
+        if let Some(p) = new_parent {
+            self.children.entry(p).or_default().insert(key);
+        }
+    }
+
+    fn remove_row(&mut self, table: &str, key: &str) -> Option<Row> {
+        let old = self.tables.get_mut(table)?.remove(key)?;
+        if let Some(p) = Self::parent_key(table, &old.data)
+            && let Some(set) = self.children.get_mut(&p)
+        {
+            set.remove(key);
+        }
+        Some(old)
+    }
+
+    /// Lines of one document (`SalesOrderLine` by order, `PaymentJournalLine` by batch).
+    pub fn children(&self, table: &str, area: &str, parent: &str) -> Vec<&Row> {
+        let k = (
+            table.to_string(),
+            area.to_lowercase(),
+            parent.to_lowercase(),
+        );
+        self.children
+            .get(&k)
+            .into_iter()
+            .flat_map(|keys| keys.iter())
+            .filter_map(|key| self.get(table, key))
+            .collect()
+    }
+
+    /// Finds a row of `table` whose properties equal the given values
+    /// (case-insensitive); a lookup by the full key is direct.
     pub fn find(&self, table: &str, by: &[(&str, &str)]) -> Option<&Row> {
+        if let Some(t) = schema().table(table)
+            && t.keys.len() == by.len()
+            && t.keys.iter().all(|k| by.iter().any(|(n, _)| n == k))
+        {
+            let data: Map<String, Value> = by
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            return self.get(table, &key_string(&t.keys, &data));
+        }
         self.rows(table).find(|r| {
             by.iter().all(|(k, v)| {
                 r.data
@@ -330,7 +409,8 @@ impl Store {
         let key = key_string(&table.keys, &full);
         let recid = self.next_recid;
         self.next_recid += 1;
-        self.tables.entry(table.name.clone()).or_default().insert(
+        self.put_row(
+            &table.name,
             key,
             Row {
                 recid,
@@ -340,8 +420,12 @@ impl Store {
         );
     }
 
-    /// Mutable access to a row (control plane adjustments).
+    /// Mutable access to a row of a table without lines (control plane
+    /// adjustments); rows of line tables change only through `put_row`.
     pub fn get_mut(&mut self, table: &str, key: &str) -> Option<&mut Row> {
+        if parent_link(table).is_some() {
+            return None;
+        }
         self.tables.get_mut(table)?.get_mut(key)
     }
 
@@ -350,12 +434,10 @@ impl Store {
         for u in log.into_iter().rev() {
             match u {
                 Undo::Insert(t, k) => {
-                    if let Some(tab) = self.tables.get_mut(&t) {
-                        tab.remove(&k);
-                    }
+                    self.remove_row(&t, &k);
                 }
                 Undo::Replace(t, k, row) | Undo::Delete(t, k, row) => {
-                    self.tables.entry(t).or_default().insert(k, row);
+                    self.put_row(&t, k, row);
                 }
             }
         }
@@ -417,7 +499,8 @@ impl Store {
         }
         let recid = self.next_recid;
         self.next_recid += 1;
-        self.tables.entry(table.name.clone()).or_default().insert(
+        self.put_row(
+            &table.name,
             key.clone(),
             Row {
                 recid,
@@ -477,9 +560,21 @@ impl Store {
             key.to_string(),
             old.clone(),
         ));
-        if let Some(r) = self.get_mut(&table.name, key) {
-            r.data = row;
-            r.version += 1;
+        let old_parent = Self::parent_key(&table.name, &old.data);
+        self.put_row(
+            &table.name,
+            key.to_string(),
+            Row {
+                recid: old.recid,
+                version: old.version + 1,
+                data: row,
+            },
+        );
+        // A line moved to another order leaves the old order's total stale.
+        if let Some((_, area, order)) = old_parent
+            && table.name == "SalesOrderLine"
+        {
+            self.recompute_order_total(&area, &order, undo);
         }
         self.after_write(set, key, undo);
         Ok(())
@@ -493,11 +588,7 @@ impl Store {
         undo: &mut Vec<Undo>,
     ) -> Result<(), WriteError> {
         let table = set.table.clone();
-        let old = self
-            .tables
-            .get_mut(&table)
-            .and_then(|t| t.remove(key))
-            .ok_or(WriteError::NotFound)?;
+        let old = self.remove_row(&table, key).ok_or(WriteError::NotFound)?;
         let cascade = match table.as_str() {
             "SalesOrderHeader" => Some(("SalesOrderLine", "SalesOrderNumber")),
             "PaymentJournalHeader" => Some(("PaymentJournalLine", "JournalBatchNumber")),
@@ -507,18 +598,12 @@ impl Store {
             let area = s(old.data.get("dataAreaId"));
             let id = s(old.data.get(field));
             let keys: Vec<String> = self
-                .tables
-                .get(child)
-                .into_iter()
-                .flat_map(|t| t.iter())
-                .filter(|(_, r)| {
-                    s(r.data.get("dataAreaId")).eq_ignore_ascii_case(&area)
-                        && s(r.data.get(field)).eq_ignore_ascii_case(&id)
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
+                .children
+                .get(&(child.to_string(), area.to_lowercase(), id.to_lowercase()))
+                .map(|k| k.iter().cloned().collect())
+                .unwrap_or_default();
             for k in keys {
-                if let Some(r) = self.tables.get_mut(child).and_then(|t| t.remove(&k)) {
+                if let Some(r) = self.remove_row(child, &k) {
                     undo.push(Undo::Delete(child.to_string(), k, r));
                 }
             }
@@ -544,11 +629,8 @@ impl Store {
 
     fn recompute_order_total(&mut self, area: &str, order: &str, undo: &mut Vec<Undo>) {
         let total: Decimal = self
-            .rows("SalesOrderLine")
-            .filter(|r| {
-                s(r.data.get("dataAreaId")).eq_ignore_ascii_case(area)
-                    && s(r.data.get("SalesOrderNumber")).eq_ignore_ascii_case(order)
-            })
+            .children("SalesOrderLine", area, order)
+            .into_iter()
             .filter_map(|r| r.data.get("LineAmount").and_then(as_decimal))
             .sum();
         let Some(table) = schema().table("SalesOrderHeader") else {
@@ -762,12 +844,8 @@ impl Store {
                         .unwrap_or_default();
                     if line_no.is_zero() {
                         let max = self
-                            .rows("SalesOrderLine")
-                            .filter(|r| {
-                                s(r.data.get("dataAreaId")).eq_ignore_ascii_case(&area)
-                                    && s(r.data.get("SalesOrderNumber"))
-                                        .eq_ignore_ascii_case(&order)
-                            })
+                            .children("SalesOrderLine", &area, &order)
+                            .into_iter()
                             .filter_map(|r| r.data.get("LineNumber").and_then(as_decimal))
                             .max()
                             .unwrap_or_default();
@@ -873,12 +951,8 @@ impl Store {
                         .unwrap_or_default();
                     if line_no.is_zero() {
                         let max = self
-                            .rows("PaymentJournalLine")
-                            .filter(|r| {
-                                s(r.data.get("dataAreaId")).eq_ignore_ascii_case(&area)
-                                    && s(r.data.get("JournalBatchNumber"))
-                                        .eq_ignore_ascii_case(&batch)
-                            })
+                            .children("PaymentJournalLine", &area, &batch)
+                            .into_iter()
                             .filter_map(|r| r.data.get("LineNumber").and_then(as_decimal))
                             .max()
                             .unwrap_or_default();
