@@ -4,6 +4,7 @@
 //! `$n` placeholders and `RETURNING`, which both engines accept, and all timestamps come from
 //! Rust so no engine-specific clock functions are needed.
 
+mod accounts;
 mod audit;
 mod error;
 mod ids;
@@ -12,8 +13,9 @@ mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use accounts::{ActionKind, ActionToken, ApiKey, Member, NewActionToken, NewApiKey, NewUser, Role, Session, TenantSummary, User};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use error::StoreError;
-pub use ids::TenantId;
+pub use ids::{ActionTokenId, ApiKeyId, SessionId, TenantId, UserId};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
 pub use tenants::{NewTenant, Tenant, TenantStatus};

@@ -15,14 +15,15 @@ pub enum TenantStatus {
 }
 
 impl TenantStatus {
-    fn as_str(self) -> &'static str {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
         match self {
             TenantStatus::Active => "active",
             TenantStatus::Suspended => "suspended",
         }
     }
 
-    fn parse(value: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(value: &str) -> Result<Self, StoreError> {
         match value {
             "active" => Ok(TenantStatus::Active),
             "suspended" => Ok(TenantStatus::Suspended),
@@ -45,6 +46,8 @@ pub struct Tenant {
     pub name: String,
     /// Active or suspended.
     pub status: TenantStatus,
+    /// The billing plan's code.
+    pub plan: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -61,11 +64,12 @@ pub struct NewTenant {
 }
 
 #[derive(sqlx::FromRow)]
-struct TenantRow {
+pub(crate) struct TenantRow {
     id: TenantId,
     slug: String,
     name: String,
     status: String,
+    plan: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -78,13 +82,14 @@ impl TryFrom<TenantRow> for Tenant {
             slug: row.slug,
             name: row.name,
             status: TenantStatus::parse(&row.status)?,
+            plan: row.plan,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
     }
 }
 
-const TENANT_COLUMNS: &str = "id, slug, name, status, created_at, updated_at";
+const TENANT_COLUMNS: &str = "id, slug, name, status, plan, created_at, updated_at";
 
 impl Store {
     /// Creates an active tenant. A taken slug is `Conflict { constraint: "uq_tenants_slug" }`.

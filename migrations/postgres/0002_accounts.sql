@@ -1,0 +1,67 @@
+ALTER TABLE tenants ADD COLUMN plan TEXT NOT NULL DEFAULT 'trial';
+
+CREATE TABLE users (
+    id                 UUID PRIMARY KEY,
+    email              TEXT NOT NULL,
+    display_name       TEXT NOT NULL,
+    -- NULL until the person sets a password through an invitation link.
+    password_hash      TEXT,
+    is_platform_admin  BOOLEAN NOT NULL DEFAULT FALSE,
+    password_changed_at TIMESTAMPTZ,
+    created_at         TIMESTAMPTZ NOT NULL,
+    updated_at         TIMESTAMPTZ NOT NULL,
+    CONSTRAINT uq_users_email UNIQUE (email)
+);
+
+CREATE TABLE memberships (
+    tenant_id   UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id     UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role        TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'operator', 'viewer')),
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX ix_memberships_user ON memberships (user_id);
+
+-- Console sessions: the signed cookie names a row here, so logout and password changes revoke
+-- it server-side.
+CREATE TABLE sessions (
+    id          UUID PRIMARY KEY,
+    user_id     UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    tenant_id   UUID REFERENCES tenants (id) ON DELETE SET NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    revoked_at  TIMESTAMPTZ
+);
+CREATE INDEX ix_sessions_user ON sessions (user_id);
+
+-- Single-use links: invitations (tenant, role) and password resets. Only a hash of the token
+-- is stored.
+CREATE TABLE action_tokens (
+    id          UUID PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('invite', 'reset')),
+    token_hash  TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    tenant_id   UUID REFERENCES tenants (id) ON DELETE CASCADE,
+    role        TEXT CHECK (role IN ('owner', 'admin', 'operator', 'viewer')),
+    created_by  TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    used_at     TIMESTAMPTZ,
+    CONSTRAINT uq_action_tokens_token_hash UNIQUE (token_hash)
+);
+CREATE INDEX ix_action_tokens_tenant ON action_tokens (tenant_id);
+
+CREATE TABLE api_keys (
+    id           UUID PRIMARY KEY,
+    tenant_id    UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'operator', 'viewer')),
+    prefix       TEXT NOT NULL,
+    key_hash     TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    last_used_at TIMESTAMPTZ,
+    revoked_at   TIMESTAMPTZ,
+    CONSTRAINT uq_api_keys_key_hash UNIQUE (key_hash)
+);
+CREATE INDEX ix_api_keys_tenant ON api_keys (tenant_id);
