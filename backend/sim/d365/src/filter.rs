@@ -352,9 +352,14 @@ fn compare_operands(
     let Some(p) = set.prop(prop) else {
         return false;
     };
-    let value = row.get(prop).unwrap_or(&Value::Null);
+    // Rows store only written values; absent properties read as their default.
+    let value = row.get(prop).unwrap_or(&p.default);
     let other_value = match other {
-        Operand::Prop(q) => row.get(q).cloned().unwrap_or(Value::Null),
+        Operand::Prop(q) => row
+            .get(q)
+            .or_else(|| set.prop(q).map(|qp| &qp.default))
+            .cloned()
+            .unwrap_or(Value::Null),
         Operand::Lit(lit) => lit_to_value(lit),
     };
     if other_value.is_null() || value.is_null() {
@@ -507,8 +512,8 @@ pub fn order_rows(
 ) -> Ordering {
     for (name, desc) in by {
         let Some(p) = set.prop(name) else { continue };
-        let va = a.get(name).unwrap_or(&Value::Null);
-        let vb = b.get(name).unwrap_or(&Value::Null);
+        let va = a.get(name).unwrap_or(&p.default);
+        let vb = b.get(name).unwrap_or(&p.default);
         let o = compare_typed(&p.ty, va, vb, schema).unwrap_or(Ordering::Equal);
         let o = if *desc { o.reverse() } else { o };
         if o != Ordering::Equal {

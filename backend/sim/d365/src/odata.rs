@@ -315,8 +315,10 @@ fn locate(store: &Store, set: &EntitySet, keys: &[(String, Value)], ctx: &Ctx) -
     store
         .rows(&table.name)
         .find(|r| {
-            want.iter()
-                .all(|(k, v)| r.data.get(k).is_some_and(|rv| value_eq(set, k, rv, v)))
+            want.iter().all(|(k, v)| {
+                let stored = r.data.get(k).or_else(|| set.prop(k).map(|p| &p.default));
+                stored.is_some_and(|rv| value_eq(set, k, rv, v))
+            })
         })
         .map(|r| key_string(&table.keys, &r.data))
 }

@@ -1,11 +1,11 @@
 //! Entity sets, their properties and enum types, built from the D365 fixtures
 //! copied into `schema/` (so the emulator declares exactly what real F&O does).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 /// Namespace real F&O uses for its entity and enum types.
 pub const NAMESPACE: &str = "Microsoft.Dynamics.DataEntities";
@@ -153,6 +153,8 @@ pub struct Property {
     pub max_length: Option<usize>,
     /// Human label used in Infolog messages.
     pub label: String,
+    /// Value F&O fills in when none is given.
+    pub default: Value,
 }
 
 /// One entity set served under `/data/`.
@@ -170,12 +172,14 @@ pub struct EntitySet {
     pub props: Vec<Property>,
     /// Whether the set is an informal alias of another set.
     pub alias_of: Option<String>,
+    /// Property positions by name.
+    index: HashMap<String, usize>,
 }
 
 impl EntitySet {
     /// Finds a property by exact name.
     pub fn prop(&self, name: &str) -> Option<&Property> {
-        self.props.iter().find(|p| p.name == name)
+        self.index.get(name).and_then(|i| self.props.get(*i))
     }
 
     /// Whether rows belong to a legal entity (carry `dataAreaId`).
@@ -304,6 +308,7 @@ fn build() -> Schema {
                 let nullable = t.ends_with('?');
                 let ty = EdmType::parse(t.trim_end_matches('?'));
                 Property {
+                    default: Value::Null,
                     max_length: if ty == EdmType::String {
                         max_length(n)
                     } else {
@@ -331,15 +336,48 @@ fn build() -> Schema {
             type_name: type_name.to_string(),
             table: table.to_string(),
             keys: f.keys.clone(),
+            index: props
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name.clone(), i))
+                .collect(),
             props,
             alias_of: alias_of.map(str::to_string),
         });
     }
-    Schema {
+    let mut schema = Schema {
         sets,
         tables,
         enums,
+    };
+    // Defaults need the enum table, so they are filled in last.
+    let fill = |p: &mut Property, enums: &BTreeMap<String, Vec<(String, i64)>>| {
+        p.default = match &p.ty {
+            EdmType::String => Value::String(String::new()),
+            EdmType::Decimal | EdmType::Int32 | EdmType::Int64 => Value::Number(Number::from(0)),
+            EdmType::DateTimeOffset => Value::String(EMPTY_DATE.into()),
+            EdmType::Guid => Value::String("00000000-0000-0000-0000-000000000000".into()),
+            EdmType::Enum(e) => Value::String(
+                enums
+                    .get(e)
+                    .and_then(|m| m.iter().find(|(_, v)| *v == 0).or(m.first()))
+                    .map(|(n, _)| n.clone())
+                    .unwrap_or_default(),
+            ),
+        };
+    };
+    let enums = schema.enums.clone();
+    for set in &mut schema.sets {
+        for p in &mut set.props {
+            fill(p, &enums);
+        }
     }
+    for t in schema.tables.values_mut() {
+        for p in &mut t.props {
+            fill(p, &enums);
+        }
+    }
+    schema
 }
 
 impl Schema {
@@ -384,22 +422,7 @@ impl Schema {
 
     /// The default value F&O fills in for a property that was not given.
     pub fn default_value(&self, p: &Property) -> Value {
-        match &p.ty {
-            EdmType::String => Value::String(String::new()),
-            EdmType::Decimal | EdmType::Int32 | EdmType::Int64 => Value::Number(Number::from(0)),
-            EdmType::DateTimeOffset => Value::String(EMPTY_DATE.into()),
-            EdmType::Guid => Value::String("00000000-0000-0000-0000-000000000000".into()),
-            EdmType::Enum(e) => Value::String(self.enum_default(e)),
-        }
-    }
-
-    /// A full row of the table with every property at its default.
-    pub fn default_row(&self, table: &Table) -> Map<String, Value> {
-        table
-            .props
-            .iter()
-            .map(|p| (p.name.clone(), self.default_value(p)))
-            .collect()
+        p.default.clone()
     }
 
     /// The CSDL document (`$metadata`) for every served set.

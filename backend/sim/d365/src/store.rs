@@ -21,7 +21,9 @@ pub struct Row {
     pub recid: i64,
     /// Incremented on each update, used for the ETag.
     pub version: u32,
-    /// Every property of the table (all entity versions), defaults filled.
+    /// The values written (given or set by business rules). Properties not
+    /// present read as their default: every read path fills them in, so
+    /// clients always see all properties, and large stores stay small.
     pub data: Map<String, Value>,
 }
 
@@ -402,10 +404,7 @@ impl Store {
 
     /// Inserts a complete row without business rules (seeding, control plane).
     pub fn insert_raw(&mut self, table: &Table, data: Map<String, Value>) {
-        let mut full = schema().default_row(table);
-        for (k, v) in data {
-            full.insert(k, v);
-        }
+        let full = data;
         let key = key_string(&table.keys, &full);
         let recid = self.next_recid;
         self.next_recid += 1;
@@ -460,7 +459,7 @@ impl Store {
             )));
         }
         let given = parse_body(set, body)?;
-        let mut row = schema.default_row(table);
+        let mut row = Map::new();
         for (k, v) in &given {
             row.insert(k.clone(), v.clone());
         }
@@ -480,7 +479,7 @@ impl Store {
             row.insert("dataAreaId".into(), Value::String(area));
         }
         self.apply_rules(set, &mut row, &given, true)?;
-        check_lengths(set, table, &row)?;
+        check_lengths(set, &row)?;
         let key = key_string(&table.keys, &row);
         if self.get(&table.name, &key).is_some() {
             return Err(WriteError::Write {
@@ -533,7 +532,7 @@ impl Store {
         if replace {
             for p in &set.props {
                 if !set.keys.contains(&p.name) {
-                    row.insert(p.name.clone(), schema.default_value(p));
+                    row.remove(&p.name);
                 }
             }
         }
@@ -554,7 +553,7 @@ impl Store {
             row.insert(k.clone(), v.clone());
         }
         self.apply_rules(set, &mut row, &given, false)?;
-        check_lengths(set, table, &row)?;
+        check_lengths(set, &row)?;
         undo.push(Undo::Replace(
             table.name.clone(),
             key.to_string(),
@@ -1000,14 +999,14 @@ impl Store {
     }
 }
 
-fn check_lengths(
-    set: &EntitySet,
-    table: &Table,
-    row: &Map<String, Value>,
-) -> Result<(), WriteError> {
+fn check_lengths(set: &EntitySet, row: &Map<String, Value>) -> Result<(), WriteError> {
     let mut msgs = Vec::new();
-    for p in &table.props {
-        let (Some(max), Some(v)) = (p.max_length, row.get(&p.name).and_then(Value::as_str)) else {
+    // Rows hold only written values, so checking them covers every write.
+    for (name, value) in row {
+        let (Some(p), Some(v)) = (set.prop(name), value.as_str()) else {
+            continue;
+        };
+        let Some(max) = p.max_length else {
             continue;
         };
         let len = v.chars().count();
