@@ -662,6 +662,103 @@ async fn query_options_behave() {
 }
 
 #[tokio::test]
+async fn payment_journals_and_prefer_headers() {
+    let s = sim().await;
+    let (st, _, h) = s
+        .post(
+            "CustomerPaymentJournalHeaders",
+            json!({"Description": "Shopify payouts"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{h}");
+    assert_eq!(h["JournalBatchNumber"], "00001");
+    assert_eq!(h["JournalName"], "CustPay");
+    let line = |acct: &str, amount: Value| {
+        json!({"JournalBatchNumber": "00001", "AccountDisplayValue": acct, "CreditAmount": amount,
+               "CurrencyCode": "USD", "PaymentReference": "shopify-tx-1", "TransactionDate": "2026-11-01T12:00:00Z"})
+    };
+    let (st, _, l) = s
+        .post("CustomerPaymentJournalLines", line("US-005", json!(99.95)))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{l}");
+    assert_eq!(l["AccountType"], "Cust");
+    assert_eq!(l["LineNumber"], json!(1));
+    assert_eq!(l["CreditAmount"].to_string(), "99.95");
+    let (st, _, b) = s
+        .post("CustomerPaymentJournalLines", line("US-999", json!(1)))
+        .await;
+    assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(infolog(&b).contains("'US-999' in field 'Account'"));
+    let (_, _, b) = s
+        .get("CustomerPaymentJournalLines?$filter=TransactionDate ge 2026-11-01T00:00:00Z and CreditAmount gt 50")
+        .await;
+    assert_eq!(b["value"].as_array().unwrap().len(), 1);
+
+    // return=minimal and odata.maxpagesize.
+    let r = s
+        .http
+        .post(s.url("CustomerGroups"))
+        .bearer_auth(&s.token)
+        .header("Prefer", "return=minimal")
+        .json(&json!({"CustomerGroupId": "99", "Description": "Shopify"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(
+        r.headers()["OData-EntityId"]
+            .to_str()
+            .unwrap()
+            .ends_with("CustomerGroups(dataAreaId='usmf',CustomerGroupId='99')")
+    );
+    let r = s
+        .http
+        .get(s.url("CustomersV3?$select=CustomerAccount"))
+        .bearer_auth(&s.token)
+        .header("Prefer", "odata.maxpagesize=4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["Preference-Applied"], "odata.maxpagesize=4");
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["value"].as_array().unwrap().len(), 4);
+    assert!(
+        b["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$skiptoken=")
+    );
+
+    // Nested $select inside $expand, and navigation from a header.
+    let (_, _, o) = s
+        .post(
+            "SalesOrderHeadersV2",
+            json!({"OrderingCustomerAccountNumber": "US-002"}),
+        )
+        .await;
+    let key = format!(
+        "SalesOrderHeadersV2(dataAreaId='usmf',SalesOrderNumber='{}')",
+        o["SalesOrderNumber"].as_str().unwrap()
+    );
+    let (st, _, l) = s
+        .post(
+            &format!("{key}/SalesOrderLines"),
+            json!({"ItemNumber": "A0004", "OrderedSalesQuantity": 3}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{l}");
+    let (_, _, got) = s
+        .get(&format!(
+            "{key}?$expand=SalesOrderLines($select=ItemNumber,LineAmount)&$select=SalesOrderNumber"
+        ))
+        .await;
+    let line = got["SalesOrderLines"][0].as_object().unwrap();
+    assert_eq!(line.len(), 3, "{line:?}");
+    let (_, _, lines) = s.get(&format!("{key}/SalesOrderLines")).await;
+    assert_eq!(lines["value"][0]["ItemNumber"], "A0004");
+}
+
+#[tokio::test]
 async fn paging_returns_every_row_exactly_once() {
     let s = sim_with(Config {
         page_size: 7,
