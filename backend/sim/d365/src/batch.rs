@@ -117,6 +117,11 @@ fn relative_target(url: &str, ids: &[(String, String)], base: &str) -> String {
             } else {
                 format!("{target}/{tail}")
             };
+            // The referenced entity may live in another company (its body
+            // named one); the reference must reach it all the same.
+            if !url.contains('?') {
+                url.push_str("?cross-company=true");
+            }
         }
     }
     let url = url.strip_prefix(base).unwrap_or(&url).to_string();
@@ -320,7 +325,7 @@ mod tests {
         let ids = vec![("1".to_string(), "https://h/data/X(a='b')".to_string())];
         assert_eq!(
             relative_target("$1/SalesOrderLines", &ids, "https://h"),
-            "X(a='b')/SalesOrderLines"
+            "X(a='b')/SalesOrderLines?cross-company=true"
         );
     }
 }

@@ -389,6 +389,21 @@ pub fn execute(
         Err(e) => return (e, None),
     };
     let set = res.set;
+    // A key in another legal entity is out of reach unless the request is
+    // cross-company, as collections are.
+    let cross = param(&params, "cross-company").is_some_and(|c| c.eq_ignore_ascii_case("true"));
+    if !cross
+        && set.company_scoped()
+        && let Some(keys) = &res.keys
+        && keys.iter().any(|(k, v)| {
+            k == "dataAreaId"
+                && !v
+                    .as_str()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(ctx.default_company))
+        })
+    {
+        return (OpResponse::not_found(), None);
+    }
     match (method.as_str(), &res.keys, &res.nav) {
         ("GET", None, None) => (query_set(ctx, store, set, &params, None, res.count), None),
         ("GET", Some(keys), None) => match locate(store, set, keys, ctx) {

@@ -381,12 +381,9 @@ fn build() -> Schema {
 }
 
 impl Schema {
-    /// Finds an entity set by name. F&O matches set names case-insensitively.
+    /// Finds an entity set by name; like F&O's endpoint, names are case-sensitive.
     pub fn set(&self, name: &str) -> Option<&EntitySet> {
-        self.sets
-            .iter()
-            .find(|s| s.name == name)
-            .or_else(|| self.sets.iter().find(|s| s.name.eq_ignore_ascii_case(name)))
+        self.sets.iter().find(|s| s.name == name)
     }
 
     /// The set's storage table.
@@ -614,7 +611,7 @@ mod tests {
     fn sets_and_tables_build() {
         let s = schema();
         assert!(s.set("SalesOrderHeadersV2").is_some());
-        assert!(s.set("salesorderheadersv2").is_some());
+        assert!(s.set("salesorderheadersv2").is_none());
         let t = s.table("SalesOrderHeader").expect("table");
         assert_eq!(t.keys, vec!["dataAreaId", "SalesOrderNumber"]);
         assert!(t.props.len() >= 172 - 4);

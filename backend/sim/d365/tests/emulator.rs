@@ -475,6 +475,27 @@ async fn create_read_update_delete_orders() {
         .get("SalesOrderHeadersV2(dataAreaId='USMF',SalesOrderNumber='000001')")
         .await;
     assert_eq!(st, StatusCode::OK);
+    // Entity set names are case-sensitive on F&O.
+    let (st, _, _) = s.get("salesorderheadersv2").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Another company's key is reachable only cross-company.
+    let (st, _, de) = s
+        .post(
+            "SalesOrderHeadersV2",
+            json!({"dataAreaId": "demf", "OrderingCustomerAccountNumber": "DE-001"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{de}");
+    assert_eq!(de["CurrencyCode"], "EUR");
+    let de_key = format!(
+        "SalesOrderHeadersV2(dataAreaId='demf',SalesOrderNumber='{}')",
+        de["SalesOrderNumber"].as_str().unwrap()
+    );
+    assert_eq!(s.get(&de_key).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(&format!("{de_key}?cross-company=true")).await.0,
+        StatusCode::OK
+    );
     // Versions share one table.
     let (st, _, _) = s
         .get("SalesOrderHeadersV3(dataAreaId='usmf',SalesOrderNumber='000001')")
@@ -493,7 +514,7 @@ async fn create_read_update_delete_orders() {
         .get("SalesOrderLines?$filter=SalesOrderNumber eq '000001'")
         .await;
     assert_eq!(lines["value"].as_array().unwrap().len(), 0, "lines cascade");
-    assert_eq!(s.emu.control().orders().len(), 1);
+    assert_eq!(s.emu.control().orders().len(), 2);
 }
 
 fn infolog(body: &Value) -> String {
