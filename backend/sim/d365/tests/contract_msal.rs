@@ -80,3 +80,55 @@ async fn msal_obtains_a_token_over_tls_and_reads_odata() {
     drop(dir);
     emu.shutdown().await;
 }
+
+/// The connector's stack (reqwest + rustls/webpki) trusts the written CA too.
+#[tokio::test]
+async fn rustls_client_trusts_the_written_ca() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("nested/ca.pem");
+    let emu = start(Config {
+        tls: Some(pem.clone()),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let info = emu.info();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&pem).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let token: serde_json::Value = http
+        .post(&info.token_url)
+        .form(&[
+            ("client_id", info.client_id.as_str()),
+            ("client_secret", info.client_secret.as_str()),
+            ("grant_type", "client_credentials"),
+            ("scope", &format!("{}/.default", info.url)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .get(format!("{}/data/ReleasedProductsV2?$top=2", info.url))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // Also by name: the certificate covers localhost.
+    let r = http
+        .get(format!(
+            "https://localhost:{}/data/",
+            emu.local_addr().port()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    emu.shutdown().await;
+}
