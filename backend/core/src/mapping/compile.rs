@@ -12,8 +12,8 @@ use super::document::{
     MappingDocument, Operand, RoundMode, SCHEMA_VERSION, Source, SplitPart, Transform,
 };
 use super::engine::{
-    Access, Base, CEntity, COperand, CRule, CSource, CTransform, Coerce, CompiledMapping, Layout,
-    MetaTarget, Step,
+    Access, Base, CEntity, COperand, CRule, CSource, CTransform, CelMask, Coerce, CompiledMapping,
+    Layout, MetaTarget, Step,
 };
 use super::expr::{CompiledExpr, DEFAULT_LIMITS, ExprLimits, Root, compile_expr};
 use super::source::Proj;
@@ -247,6 +247,9 @@ struct Ctx<'s> {
     proj: Proj,
     errors: Vec<MappingError>,
     limits: ExprLimits,
+    src_mask: CelMask,
+    /// Item mask of the entity whose rules are being compiled.
+    item_mask: CelMask,
 }
 
 impl Ctx<'_> {
@@ -282,6 +285,8 @@ pub fn compile_with(
         proj: Proj::default(),
         errors: Vec::new(),
         limits,
+        src_mask: CelMask::default(),
+        item_mask: CelMask::default(),
     };
     if doc.schema_version != SCHEMA_VERSION {
         cx.err(
@@ -342,6 +347,7 @@ pub fn compile_with(
                 rules: Vec::new(),
                 fields: Vec::new(),
                 meta_slot: None,
+                item_mask: CelMask::default(),
             });
             entities.len() - 1
         });
@@ -475,8 +481,10 @@ pub fn compile_with(
         };
 
         // Source.
+        cx.item_mask = std::mem::take(&mut entities[ei].item_mask);
         let compiled_source =
             compile_source(&mut cx, &name, &tgt, &rule.source, many, iter, &mut exprs);
+        entities[ei].item_mask = std::mem::take(&mut cx.item_mask);
         let Some((csrc, mut ty)) = compiled_source else {
             continue;
         };
@@ -598,6 +606,7 @@ pub fn compile_with(
         entities,
         rules,
         exprs,
+        src_mask: cx.src_mask,
         layout,
         limits,
         has_index,
@@ -789,8 +798,14 @@ fn compile_source(
                 let _ = start;
                 let mut segs = prefix;
                 segs.extend(path.iter().map(|p| Seg::Field(p.clone())));
+                let prefix_len = segs.len() - path.len();
                 match resolve(&segs, &cx.source.root, &mut cx.proj) {
                     Ok(r) => {
+                        let rel = &r.steps[prefix_len..];
+                        match root {
+                            Root::Src => cx.src_mask.add(rel),
+                            Root::Item => cx.item_mask.add(rel),
+                        }
                         let n_each = r.eaches.len();
                         let allowed = usize::from(root == Root::Item);
                         if n_each > allowed {

@@ -156,6 +156,36 @@ pub(crate) struct CEntity {
     pub rules: Vec<usize>,
     pub fields: Vec<Arc<str>>,
     pub meta_slot: Option<usize>,
+    /// Fields of the iterated element that expressions read as `item`.
+    pub item_mask: CelMask,
+}
+
+/// Which parts of the source an expression variable needs: converting only those
+/// keeps the per-document cost of expressions proportional to what they read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CelMask {
+    pub all: bool,
+    pub children: Vec<(usize, Box<str>, CelMask)>,
+}
+
+impl CelMask {
+    pub(crate) fn add(&mut self, steps: &[Step]) {
+        match steps.first() {
+            None => self.all = true,
+            Some(Step::Field(slot, name)) => {
+                let i = match self.children.iter().position(|c| c.0 == *slot) {
+                    Some(i) => i,
+                    None => {
+                        self.children
+                            .push((*slot, name.clone(), CelMask::default()));
+                        self.children.len() - 1
+                    }
+                };
+                self.children[i].2.add(&steps[1..]);
+            }
+            Some(_) => self.all = true,
+        }
+    }
 }
 
 /// Names of the output's entities and fields, shared by every output.
@@ -174,6 +204,8 @@ pub struct CompiledMapping {
     pub(crate) entities: Vec<CEntity>,
     pub(crate) rules: Vec<CRule>,
     pub(crate) exprs: Vec<CompiledExpr>,
+    /// Fields of the document that expressions read as `src`.
+    pub(crate) src_mask: CelMask,
     pub(crate) layout: Arc<Layout>,
     pub(crate) limits: ExprLimits,
     #[allow(dead_code)]
@@ -427,6 +459,26 @@ impl<'n, 'a> Env<'n, 'a> {
     }
 }
 
+fn node_to_cel_masked(n: &Node<'_>, mask: &CelMask, p: &Proj, depth: usize) -> cel::Value {
+    use cel::objects::{Key, Map};
+    if mask.all || depth > 64 {
+        return node_to_cel(n, p, depth);
+    }
+    let mut m = HashMap::with_capacity(mask.children.len());
+    for (slot, name, child) in &mask.children {
+        let v = match n {
+            Node::Obj(_) | Node::Map(_) => n.field(*slot, name),
+            _ => &Node::Missing,
+        };
+        let cp = p.children.get(*slot).unwrap_or(p);
+        m.insert(
+            Key::String(Arc::new(name.to_string())),
+            node_to_cel_masked(v, child, cp, depth + 1),
+        );
+    }
+    cel::Value::Map(Map { map: Arc::new(m) })
+}
+
 fn node_to_cel(n: &Node<'_>, p: &Proj, depth: usize) -> cel::Value {
     use cel::objects::{Key, Map};
     if depth > 64 {
@@ -523,20 +575,31 @@ pub(crate) fn run<T: Tracer>(
     // source data only, so nothing below depends on their order.
     let mut expr_results: HashMap<(usize, usize), Result<Val<'static>, String>> = HashMap::new();
     if !m.exprs.is_empty() {
-        let src = node_to_cel(root, &m.proj, 0);
+        let src = node_to_cel_masked(root, &m.src_mask, &m.proj, 0);
         let mut jobs = Vec::new();
         let mut keys = Vec::new();
         for e in &m.entities {
+            if !e
+                .rules
+                .iter()
+                .any(|&ri| matches!(m.rules[ri].source, CSource::Expr(_)))
+            {
+                continue;
+            }
             let its = items(m, e, root);
             let item_proj = e.each.as_ref().map(|a| proj_at(&m.proj, &a.steps));
+            // One conversion per element, shared (Arc) by every expression rule.
+            let item_vals: Vec<Option<cel::Value>> = its
+                .iter()
+                .map(|it| match (it, item_proj) {
+                    (Some(n), Some(p)) => Some(node_to_cel_masked(n, &e.item_mask, p, 0)),
+                    _ => None,
+                })
+                .collect();
             for &ri in &e.rules {
                 if let CSource::Expr(xi) = m.rules[ri].source {
-                    for (k, it) in its.iter().enumerate() {
-                        let item = match (it, item_proj) {
-                            (Some(n), Some(p)) => Some(node_to_cel(n, p, 0)),
-                            _ => None,
-                        };
-                        jobs.push(m.exprs[xi].job(src.clone(), item));
+                    for (k, item) in item_vals.iter().enumerate() {
+                        jobs.push(m.exprs[xi].job(src.clone(), item.clone()));
                         keys.push((ri, k));
                     }
                 }
