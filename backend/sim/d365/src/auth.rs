@@ -346,6 +346,9 @@ fn issue(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bo
     let expires_at =
         now + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::seconds(3599));
     let token = make_jwt(&auth.tenant_id, &client_id, &resource, now, expires_at);
+    // Forget tokens expired for a day: they would answer 401 as unknown anyway.
+    let horizon = now - chrono::Duration::days(1);
+    auth.tokens.retain(|_, t| t.expires_at > horizon);
     auth.tokens.insert(
         token.clone(),
         Token {

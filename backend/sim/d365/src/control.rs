@@ -51,7 +51,8 @@ impl Control {
     }
 
     /// Re-seeds master data, drops created entities, request log, faults and
-    /// throttle counters, and restores the app's credentials. Issued tokens stay valid.
+    /// throttle counters, and restores the app's credentials (secret valid,
+    /// registered in F&O, revocations lifted; tokens keep their expiry).
     pub fn reset(&self) {
         let (spec, seed) = {
             let s = lock(&self.shared.settings);

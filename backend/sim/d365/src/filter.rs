@@ -131,15 +131,15 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, QueryError> {
             {
                 i += 1;
             }
-            let word: String = chars[start..i].iter().collect();
             if chars.get(i) == Some(&'\'') {
-                // Qualified enum literal: Namespace.Type'Member'.
+                // Qualified enum literal `Namespace.Type'Member'`: the member is
+                // resolved against the compared property's enum, so the type
+                // name in front needs no checking.
                 let (member, next) = read_quoted(&chars, i)?;
                 i = next;
                 out.push(Tok::Enum(member));
-                let _ = word;
             } else {
-                out.push(Tok::Ident(word));
+                out.push(Tok::Ident(chars[start..i].iter().collect()));
             }
         } else {
             return err(format!(

@@ -647,7 +647,6 @@ fn parse_usize(params: &[(String, String)], name: &str) -> Result<Option<usize>,
 
 /// Expanded navigation values for one row.
 fn expansions(
-    store: &Store,
     set: &EntitySet,
     row: &Row,
     expand: &[Expand],
@@ -678,7 +677,6 @@ fn expansions(
                     .collect()
             })
             .unwrap_or_default();
-        let _ = store;
         out.push((e.nav.clone(), Value::Array(children)));
     }
     out
@@ -753,7 +751,7 @@ fn get_one(
         )),
     );
     entity.extend(project(set, row, select.as_deref()));
-    entity.extend(expansions(store, set, row, &expand, &index));
+    entity.extend(expansions(set, row, &expand, &index));
     let mut r = OpResponse::json(StatusCode::OK, &Value::Object(entity));
     r.headers.push(("ETag".into(), row.etag()));
     r
@@ -881,7 +879,7 @@ fn query_set(
         .iter()
         .map(|r| {
             let mut e = project(set, r, select.as_deref());
-            e.extend(expansions(store, set, r, &expand, &index));
+            e.extend(expansions(set, r, &expand, &index));
             Value::Object(e)
         })
         .collect();

@@ -290,11 +290,6 @@ impl Store {
         self.tables.get(table).into_iter().flat_map(|t| t.values())
     }
 
-    /// Number of rows in a table.
-    pub fn count(&self, table: &str) -> usize {
-        self.tables.get(table).map_or(0, BTreeMap::len)
-    }
-
     /// A row by its table key string.
     pub fn get(&self, table: &str, key: &str) -> Option<&Row> {
         self.tables.get(table)?.get(key)
