@@ -241,6 +241,41 @@ impl Control {
         Ok(())
     }
 
+    /// Marks a sales order shipped: `SalesOrderStatus` `Delivered` on the
+    /// header and lines, processing status `Delivered`.
+    pub fn ship_order(&self, company: &str, order: &str) -> Result<(), Error> {
+        self.set_order_status(company, order, "Delivered", "Delivered")
+    }
+
+    /// Sets a sales order's `SalesOrderStatus` (`Backorder`, `Delivered`,
+    /// `Invoiced`, `Canceled`) on header and lines, and its processing status.
+    pub fn set_order_status(
+        &self,
+        company: &str,
+        order: &str,
+        status: &str,
+        processing: &str,
+    ) -> Result<(), Error> {
+        let sc = schema();
+        let status = sc
+            .enum_member("SalesStatus", status)
+            .map(|m| m.0)
+            .ok_or_else(|| Error::Write(format!("'{status}' is not a SalesStatus")))?;
+        let processing = sc
+            .enum_member("SalesOrderProcessingStatus", processing)
+            .map(|m| m.0)
+            .ok_or_else(|| {
+                Error::Write(format!(
+                    "'{processing}' is not a SalesOrderProcessingStatus"
+                ))
+            })?;
+        if lock(&self.shared.store).set_order_status(company, order, &status, &processing) {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("sales order {company}/{order}")))
+        }
+    }
+
     /// Requests received so far (oldest first).
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.log).entries.iter().cloned().collect()
@@ -381,6 +416,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/entities/{set}", get(entities).post(insert))
         .route("/requests", get(requests).delete(clear_requests))
         .route("/on-hand", put(on_hand))
+        .route("/orders/{company}/{order}/status", put(order_status))
         .route("/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/auth/expire-tokens", post(expire_tokens))
         .route("/auth/revoke-tokens", post(revoke_tokens))
@@ -462,6 +498,26 @@ struct OnHandBody {
 async fn on_hand(State(s): S, Json(b): Json<OnHandBody>) -> Response {
     let company = b.data_area_id.unwrap_or_else(|| s.default_company());
     match Control::new(s).set_on_hand(&company, &b.item_number, &b.warehouse, b.quantity) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err_response(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+    #[serde(default)]
+    processing: Option<String>,
+}
+
+async fn order_status(
+    State(s): S,
+    Path((company, order)): Path<(String, String)>,
+    Json(b): Json<StatusBody>,
+) -> Response {
+    let processing = b.processing.unwrap_or_else(|| b.status.clone());
+    match Control::new(s).set_order_status(&company, &order, &b.status, &processing) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => err_response(e),
     }

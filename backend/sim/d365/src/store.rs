@@ -414,6 +414,55 @@ impl Store {
         );
     }
 
+    /// Sets a sales order's status on the header and every line, as
+    /// shipping or invoicing in F&O would. Returns false when there is no
+    /// such order.
+    pub fn set_order_status(
+        &mut self,
+        area: &str,
+        order: &str,
+        status: &str,
+        processing: &str,
+    ) -> bool {
+        let Some(table) = schema().table("SalesOrderHeader") else {
+            return false;
+        };
+        let mut key_data = Map::new();
+        key_data.insert("dataAreaId".into(), Value::String(area.to_string()));
+        key_data.insert("SalesOrderNumber".into(), Value::String(order.to_string()));
+        let key = key_string(&table.keys, &key_data);
+        let Some(mut header) = self.get("SalesOrderHeader", &key).cloned() else {
+            return false;
+        };
+        header
+            .data
+            .insert("SalesOrderStatus".into(), Value::String(status.into()));
+        header.data.insert(
+            "SalesOrderProcessingStatus".into(),
+            Value::String(processing.into()),
+        );
+        header.version += 1;
+        self.put_row("SalesOrderHeader", key, header);
+        let line_keys: Vec<String> = self
+            .children
+            .get(&(
+                "SalesOrderLine".to_string(),
+                area.to_lowercase(),
+                order.to_lowercase(),
+            ))
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default();
+        for k in line_keys {
+            if let Some(mut line) = self.get("SalesOrderLine", &k).cloned() {
+                line.data
+                    .insert("SalesOrderLineStatus".into(), Value::String(status.into()));
+                line.version += 1;
+                self.put_row("SalesOrderLine", k, line);
+            }
+        }
+        true
+    }
+
     /// Mutable access to a row of a table without lines (control plane
     /// adjustments); rows of line tables change only through `put_row`.
     pub fn get_mut(&mut self, table: &str, key: &str) -> Option<&mut Row> {

@@ -1060,6 +1060,30 @@ async fn faults_and_control_plane() {
     fetch_token(&s.http, &s.info).await;
     assert!(started.elapsed() >= Duration::from_millis(150));
 
+    // Shipping an order shows through OData.
+    let o = c
+        .insert(
+            "SalesOrderHeadersV2",
+            json!({"OrderingCustomerAccountNumber": "US-001"}),
+        )
+        .unwrap();
+    let number = o["SalesOrderNumber"].as_str().unwrap().to_string();
+    c.insert(
+        "SalesOrderLines",
+        json!({"SalesOrderNumber": number, "ItemNumber": "A0001", "OrderedSalesQuantity": 1}),
+    )
+    .unwrap();
+    c.ship_order("usmf", &number).unwrap();
+    let (_, _, b) = s
+        .get("SalesOrderHeadersV2?$filter=SalesOrderStatus eq 'Delivered'&$expand=SalesOrderLines($select=SalesOrderLineStatus)")
+        .await;
+    assert_eq!(b["value"][0]["SalesOrderNumber"], number.as_str());
+    assert_eq!(
+        b["value"][0]["SalesOrderLines"][0]["SalesOrderLineStatus"],
+        "Delivered"
+    );
+    assert!(c.ship_order("usmf", "999999").is_err());
+
     // On-hand changes are visible through OData.
     c.set_on_hand("usmf", "A0003", "12", rust_decimal::Decimal::new(4242, 1))
         .unwrap();
