@@ -83,6 +83,7 @@ struct Request {
     method: Method,
     url: String,
     prefer: Option<String>,
+    ieee754: bool,
     body: String,
 }
 
@@ -97,11 +98,20 @@ fn parse_request(part: &Part) -> Option<Request> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("Prefer"))
         .map(|(_, v)| v.clone());
+    let media = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let ieee754 = crate::odata::wants_ieee754(media("Accept"))
+        || crate::odata::wants_ieee754(media("Content-Type"));
     Some(Request {
         content_id: part.header("Content-ID").map(str::to_string),
         method,
         url,
         prefer,
+        ieee754,
         body: body.trim_end_matches(['\r', '\n']).to_string(),
     })
 }
@@ -225,6 +235,7 @@ pub fn handle(
                     default_company: &default_company,
                     page_size,
                     prefer: req.prefer.as_deref(),
+                    ieee754: req.ieee754,
                 };
                 let target = relative_target(&req.url, &ids, &base);
                 let (resp, url) = execute(
@@ -274,6 +285,7 @@ pub fn handle(
                         default_company: &default_company,
                         page_size,
                         prefer: req.prefer.as_deref(),
+                        ieee754: req.ieee754,
                     };
                     let target = relative_target(&req.url, &[], &base);
                     let mut store = lock(&shared.store);

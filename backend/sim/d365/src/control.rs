@@ -147,6 +147,7 @@ impl Control {
             default_company: &default_company,
             page_size: 1,
             prefer: None,
+            ieee754: false,
         };
         let bytes = serde_json::to_vec(&body).map_err(|e| Error::Write(e.to_string()))?;
         let mut undo = Vec::new();

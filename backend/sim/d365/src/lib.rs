@@ -456,6 +456,13 @@ async fn data(
             default_company: &default_company,
             page_size: shared.page_size(),
             prefer: prefer.as_deref(),
+            ieee754: odata::wants_ieee754(
+                headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+            ) || odata::wants_ieee754(
+                headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+            ),
         };
         let mut undo = Vec::new();
         let op = {

@@ -120,6 +120,33 @@ pub struct Ctx<'a> {
     pub page_size: usize,
     /// `Prefer` header value, if any.
     pub prefer: Option<&'a str>,
+    /// The client asked for `IEEE754Compatible=true`: decimals and 64-bit
+    /// integers are then written as JSON strings.
+    pub ieee754: bool,
+}
+
+/// Whether a media type (Accept / Content-Type) asks for IEEE754Compatible output.
+pub fn wants_ieee754(media: Option<&str>) -> bool {
+    media.is_some_and(|m| {
+        m.to_ascii_lowercase()
+            .replace(' ', "")
+            .contains("ieee754compatible=true")
+    })
+}
+
+/// A projection honouring the request's number format.
+fn view(ctx: &Ctx, set: &EntitySet, row: &Row, select: Option<&[String]>) -> Map<String, Value> {
+    let mut m = project(set, row, select);
+    if ctx.ieee754 {
+        for (k, v) in m.iter_mut() {
+            if let (Some(p), Value::Number(n)) = (set.prop(k), &*v)
+                && matches!(p.ty, EdmType::Decimal | EdmType::Int64)
+            {
+                *v = Value::String(n.to_string());
+            }
+        }
+    }
+    m
 }
 
 /// Decodes `%XX` escapes (paths keep `+` as is).
@@ -357,6 +384,25 @@ pub fn execute(
     body: &[u8],
     undo: &mut Vec<Undo>,
 ) -> (OpResponse, Option<String>) {
+    let (mut resp, url) = execute_inner(ctx, store, method, target, body, undo);
+    if ctx.ieee754 {
+        for (k, v) in resp.headers.iter_mut() {
+            if k.eq_ignore_ascii_case("Content-Type") {
+                *v = v.replace("IEEE754Compatible=false", "IEEE754Compatible=true");
+            }
+        }
+    }
+    (resp, url)
+}
+
+fn execute_inner(
+    ctx: &Ctx,
+    store: &mut Store,
+    method: &Method,
+    target: &str,
+    body: &[u8],
+    undo: &mut Vec<Undo>,
+) -> (OpResponse, Option<String>) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = percent_decode(path);
     let path = path.trim_matches('/');
@@ -538,7 +584,7 @@ fn create(
                 ctx.base_url, set.name
             )),
         );
-        entity.extend(project(set, row, None));
+        entity.extend(view(ctx, set, row, None));
         OpResponse::json(StatusCode::CREATED, &Value::Object(entity))
     };
     resp.headers.push(("Location".into(), url.clone()));
@@ -647,6 +693,7 @@ fn parse_usize(params: &[(String, String)], name: &str) -> Result<Option<usize>,
 
 /// Expanded navigation values for one row.
 fn expansions(
+    ctx: &Ctx,
     set: &EntitySet,
     row: &Row,
     expand: &[Expand],
@@ -673,7 +720,7 @@ fn expansions(
             .get(&k)
             .map(|rows| {
                 rows.iter()
-                    .map(|r| Value::Object(project(target_set, r, e.select.as_deref())))
+                    .map(|r| Value::Object(view(ctx, target_set, r, e.select.as_deref())))
                     .collect()
             })
             .unwrap_or_default();
@@ -750,8 +797,8 @@ fn get_one(
             ctx.base_url, set.name
         )),
     );
-    entity.extend(project(set, row, select.as_deref()));
-    entity.extend(expansions(set, row, &expand, &index));
+    entity.extend(view(ctx, set, row, select.as_deref()));
+    entity.extend(expansions(ctx, set, row, &expand, &index));
     let mut r = OpResponse::json(StatusCode::OK, &Value::Object(entity));
     r.headers.push(("ETag".into(), row.etag()));
     r
@@ -878,8 +925,8 @@ fn query_set(
     let value: Vec<Value> = rows[start..end]
         .iter()
         .map(|r| {
-            let mut e = project(set, r, select.as_deref());
-            e.extend(expansions(set, r, &expand, &index));
+            let mut e = view(ctx, set, r, select.as_deref());
+            e.extend(expansions(ctx, set, r, &expand, &index));
             Value::Object(e)
         })
         .collect();

@@ -715,6 +715,28 @@ async fn payment_journals_and_prefer_headers() {
         .await;
     assert_eq!(b["value"].as_array().unwrap().len(), 1);
 
+    // IEEE754Compatible=true turns decimals into strings.
+    let r = s
+        .http
+        .get(s.url("CustomerPaymentJournalLines?$select=CreditAmount,LineNumber"))
+        .bearer_auth(&s.token)
+        .header(
+            "Accept",
+            "application/json;odata.metadata=minimal;IEEE754Compatible=true",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["Content-Type"]
+            .to_str()
+            .unwrap()
+            .contains("IEEE754Compatible=true")
+    );
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["value"][0]["CreditAmount"], "99.95");
+    assert_eq!(b["value"][0]["LineNumber"], "1");
+
     // return=minimal and odata.maxpagesize.
     let r = s
         .http
