@@ -84,6 +84,7 @@ struct Request {
     url: String,
     prefer: Option<String>,
     ieee754: bool,
+    if_match: Option<String>,
     body: String,
 }
 
@@ -112,6 +113,7 @@ fn parse_request(part: &Part) -> Option<Request> {
         url,
         prefer,
         ieee754,
+        if_match: media("If-Match").map(str::to_string),
         body: body.trim_end_matches(['\r', '\n']).to_string(),
     })
 }
@@ -236,6 +238,7 @@ pub fn handle(
                     page_size,
                     prefer: req.prefer.as_deref(),
                     ieee754: req.ieee754,
+                    if_match: req.if_match.as_deref(),
                 };
                 let target = relative_target(&req.url, &ids, &base);
                 let (resp, url) = execute(
@@ -286,6 +289,7 @@ pub fn handle(
                         page_size,
                         prefer: req.prefer.as_deref(),
                         ieee754: req.ieee754,
+                        if_match: req.if_match.as_deref(),
                     };
                     let target = relative_target(&req.url, &[], &base);
                     let mut store = lock(&shared.store);

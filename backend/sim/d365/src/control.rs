@@ -148,6 +148,7 @@ impl Control {
             page_size: 1,
             prefer: None,
             ieee754: false,
+            if_match: None,
         };
         let bytes = serde_json::to_vec(&body).map_err(|e| Error::Write(e.to_string()))?;
         let mut undo = Vec::new();

@@ -451,7 +451,12 @@ async fn data(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let default_company = shared.default_company();
+        let if_match = headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let ctx = Ctx {
+            if_match: if_match.as_deref(),
             base_url: &shared.base_url,
             default_company: &default_company,
             page_size: shared.page_size(),

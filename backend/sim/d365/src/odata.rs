@@ -123,6 +123,24 @@ pub struct Ctx<'a> {
     /// The client asked for `IEEE754Compatible=true`: decimals and 64-bit
     /// integers are then written as JSON strings.
     pub ieee754: bool,
+    /// `If-Match` header value, if any.
+    pub if_match: Option<&'a str>,
+}
+
+/// 412 when `If-Match` names another version of the row.
+fn precondition(ctx: &Ctx, store: &Store, table: &str, key: &str) -> Option<OpResponse> {
+    let wanted = ctx.if_match?.trim();
+    if wanted == "*" {
+        return None;
+    }
+    let current = store.get(table, key)?.etag();
+    if wanted.split(',').any(|t| t.trim() == current) {
+        return None;
+    }
+    Some(OpResponse::error(
+        StatusCode::PRECONDITION_FAILED,
+        "The ETag value in the request header does not match the current ETag value of the object.",
+    ))
 }
 
 /// Whether a media type (Accept / Content-Type) asks for IEEE754Compatible output.
@@ -486,6 +504,9 @@ fn execute_inner(
                 Ok(v) => v,
                 Err(e) => return (e, None),
             };
+            if let Some(e) = precondition(ctx, store, &set.table, &k) {
+                return (e, None);
+            }
             let table_key = k;
             match store.update(set, &table_key, &v, method == Method::PUT, undo) {
                 Ok(()) => (OpResponse::empty(StatusCode::NO_CONTENT), None),
@@ -496,6 +517,9 @@ fn execute_inner(
             let Some(k) = locate(store, set, keys, ctx) else {
                 return (OpResponse::not_found(), None);
             };
+            if let Some(e) = precondition(ctx, store, &set.table, &k) {
+                return (e, None);
+            }
             match store.delete(set, &k, undo) {
                 Ok(()) => (OpResponse::empty(StatusCode::NO_CONTENT), None),
                 Err(e) => (OpResponse::write_error(&e), None),

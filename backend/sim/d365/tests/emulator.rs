@@ -464,6 +464,29 @@ async fn create_read_update_delete_orders() {
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
+    // Optimistic concurrency: a stale ETag is refused, the current one passes.
+    let (_, h, _) = s.get(key).await;
+    let etag = h["ETag"].to_str().unwrap().to_string();
+    let stale = s
+        .http
+        .patch(s.url(key))
+        .bearer_auth(&s.token)
+        .header("If-Match", "W/\"JzEsNTYzNzE0NDU3Nic=\"")
+        .json(&json!({"CustomerRequisitionNumber": "PO-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let fresh = s
+        .http
+        .patch(s.url(key))
+        .bearer_auth(&s.token)
+        .header("If-Match", etag)
+        .json(&json!({"CustomerRequisitionNumber": "PO-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::NO_CONTENT);
     let (_, _, got) = s
         .get(&format!("{key}?$select=CustomersOrderReference"))
         .await;
