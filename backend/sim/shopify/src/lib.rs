@@ -308,14 +308,7 @@ pub async fn start(config: Config) -> Result<ShopifyEmulator, Error> {
     inner.create_shop(default)?;
     let app = http::router(inner.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = rx.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "shopify emulator server stopped");
-        }
-    });
+    let server = tokio::spawn(serve(listener, app, rx));
     tracing::info!(%addr, "shopify emulator listening");
     Ok(ShopifyEmulator {
         inner,
@@ -323,6 +316,46 @@ pub async fn start(config: Config) -> Result<ShopifyEmulator, Error> {
         stop: Some(tx),
         server,
     })
+}
+
+/// Accepts connections until `stop` fires.
+///
+/// Served with hyper directly rather than `axum::serve` so that HTTP/1.1
+/// header names go out in title case, as Shopify sends them: some clients
+/// (the official Python library among them) look headers up case-sensitively.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                conns.spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .title_case_headers(true)
+                        .serve_connection(io, svc)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    conns.abort_all();
 }
 
 impl ShopifyEmulator {

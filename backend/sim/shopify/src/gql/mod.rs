@@ -767,6 +767,9 @@ impl QueryRoot {
             .lock()
             .subscriptions
             .values()
+            // Privacy topics are configured outside the Admin API and have
+            // no enum value: subscriptions to them are not listed.
+            .filter(|s| WebhookSubscriptionTopic::from_name(&s.topic).is_some())
             .filter(|s| callback_url.as_ref().is_none_or(|u| u.0 == s.callback_url))
             .filter(|s| {
                 topics

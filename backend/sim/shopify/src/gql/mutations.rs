@@ -498,9 +498,8 @@ fn handleize(s: &str) -> String {
 /// `Mutation`.
 pub struct Mutation;
 
-#[Object(name = "Mutation")]
 impl Mutation {
-    async fn product_create(
+    async fn product_create_inner(
         &self,
         ctx: &Context<'_>,
         product: Option<ProductCreateInput>,
@@ -563,7 +562,7 @@ impl Mutation {
         })
     }
 
-    async fn product_update(
+    async fn product_update_inner(
         &self,
         ctx: &Context<'_>,
         product: Option<ProductUpdateInput>,
@@ -615,7 +614,7 @@ impl Mutation {
         })
     }
 
-    async fn product_set(
+    async fn product_set_inner(
         &self,
         ctx: &Context<'_>,
         input: ProductSetInput,
@@ -777,7 +776,7 @@ impl Mutation {
         })
     }
 
-    async fn inventory_set_quantities(
+    async fn inventory_set_quantities_inner(
         &self,
         ctx: &Context<'_>,
         input: InventorySetQuantitiesInput,
@@ -992,7 +991,7 @@ impl Mutation {
         })
     }
 
-    async fn fulfillment_create(
+    async fn fulfillment_create_inner(
         &self,
         ctx: &Context<'_>,
         fulfillment: FulfillmentInput,
@@ -1168,7 +1167,7 @@ impl Mutation {
         })
     }
 
-    async fn metafields_set(
+    async fn metafields_set_inner(
         &self,
         ctx: &Context<'_>,
         metafields: Vec<MetafieldsSetInput>,
@@ -1293,7 +1292,7 @@ impl Mutation {
         })
     }
 
-    async fn webhook_subscription_create(
+    async fn webhook_subscription_create_inner(
         &self,
         ctx: &Context<'_>,
         topic: WebhookSubscriptionTopic,
@@ -1350,7 +1349,7 @@ impl Mutation {
         })
     }
 
-    async fn webhook_subscription_delete(
+    async fn webhook_subscription_delete_inner(
         &self,
         ctx: &Context<'_>,
         id: ID,
@@ -1370,7 +1369,7 @@ impl Mutation {
         })
     }
 
-    async fn bulk_operation_run_query(
+    async fn bulk_operation_run_query_inner(
         &self,
         ctx: &Context<'_>,
         query: String,
@@ -1458,4 +1457,96 @@ fn invalid_value(kind: &str, value: &str) -> Option<String> {
         _ => false,
     };
     bad.then(|| format!("Value must be a valid {kind}."))
+}
+
+// Shopify declares every mutation payload nullable; the bodies above return
+// plain payloads and these wrappers give the schema Shopify's types.
+#[Object(name = "Mutation")]
+impl Mutation {
+    async fn product_create(
+        &self,
+        ctx: &Context<'_>,
+        product: Option<ProductCreateInput>,
+    ) -> Result<Option<ProductCreatePayload>> {
+        self.product_create_inner(ctx, product).await.map(Some)
+    }
+
+    async fn product_update(
+        &self,
+        ctx: &Context<'_>,
+        product: Option<ProductUpdateInput>,
+    ) -> Result<Option<ProductUpdatePayload>> {
+        self.product_update_inner(ctx, product).await.map(Some)
+    }
+
+    async fn product_set(
+        &self,
+        ctx: &Context<'_>,
+        input: ProductSetInput,
+        synchronous: Option<bool>,
+    ) -> Result<Option<ProductSetPayload>> {
+        self.product_set_inner(ctx, input, synchronous)
+            .await
+            .map(Some)
+    }
+
+    async fn inventory_set_quantities(
+        &self,
+        ctx: &Context<'_>,
+        input: InventorySetQuantitiesInput,
+    ) -> Result<Option<InventorySetQuantitiesPayload>> {
+        self.inventory_set_quantities_inner(ctx, input)
+            .await
+            .map(Some)
+    }
+
+    async fn fulfillment_create(
+        &self,
+        ctx: &Context<'_>,
+        fulfillment: FulfillmentInput,
+        message: Option<String>,
+    ) -> Result<Option<FulfillmentCreatePayload>> {
+        self.fulfillment_create_inner(ctx, fulfillment, message)
+            .await
+            .map(Some)
+    }
+
+    async fn metafields_set(
+        &self,
+        ctx: &Context<'_>,
+        metafields: Vec<MetafieldsSetInput>,
+    ) -> Result<Option<MetafieldsSetPayload>> {
+        self.metafields_set_inner(ctx, metafields).await.map(Some)
+    }
+
+    async fn webhook_subscription_create(
+        &self,
+        ctx: &Context<'_>,
+        topic: WebhookSubscriptionTopic,
+        webhook_subscription: WebhookSubscriptionInput,
+    ) -> Result<Option<WebhookSubscriptionCreatePayload>> {
+        self.webhook_subscription_create_inner(ctx, topic, webhook_subscription)
+            .await
+            .map(Some)
+    }
+
+    async fn webhook_subscription_delete(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<WebhookSubscriptionDeletePayload>> {
+        self.webhook_subscription_delete_inner(ctx, id)
+            .await
+            .map(Some)
+    }
+
+    async fn bulk_operation_run_query(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+    ) -> Result<Option<BulkOperationRunQueryPayload>> {
+        self.bulk_operation_run_query_inner(ctx, query)
+            .await
+            .map(Some)
+    }
 }

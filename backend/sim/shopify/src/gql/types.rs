@@ -1800,8 +1800,6 @@ pub enum WebhookSubscriptionTopic {
     BulkOperationsFinish,
     CustomersCreate,
     CustomersUpdate,
-    CustomersDataRequest,
-    CustomersRedact,
     FulfillmentsCreate,
     FulfillmentsUpdate,
     InventoryLevelsUpdate,
@@ -1814,7 +1812,6 @@ pub enum WebhookSubscriptionTopic {
     ProductsCreate,
     ProductsUpdate,
     RefundsCreate,
-    ShopRedact,
 }
 
 impl WebhookSubscriptionTopic {
@@ -1826,8 +1823,6 @@ impl WebhookSubscriptionTopic {
             T::BulkOperationsFinish => "BULK_OPERATIONS_FINISH",
             T::CustomersCreate => "CUSTOMERS_CREATE",
             T::CustomersUpdate => "CUSTOMERS_UPDATE",
-            T::CustomersDataRequest => "CUSTOMERS_DATA_REQUEST",
-            T::CustomersRedact => "CUSTOMERS_REDACT",
             T::FulfillmentsCreate => "FULFILLMENTS_CREATE",
             T::FulfillmentsUpdate => "FULFILLMENTS_UPDATE",
             T::InventoryLevelsUpdate => "INVENTORY_LEVELS_UPDATE",
@@ -1840,7 +1835,6 @@ impl WebhookSubscriptionTopic {
             T::ProductsCreate => "PRODUCTS_CREATE",
             T::ProductsUpdate => "PRODUCTS_UPDATE",
             T::RefundsCreate => "REFUNDS_CREATE",
-            T::ShopRedact => "SHOP_REDACT",
         }
     }
 
@@ -1852,8 +1846,6 @@ impl WebhookSubscriptionTopic {
             T::BulkOperationsFinish,
             T::CustomersCreate,
             T::CustomersUpdate,
-            T::CustomersDataRequest,
-            T::CustomersRedact,
             T::FulfillmentsCreate,
             T::FulfillmentsUpdate,
             T::InventoryLevelsUpdate,
@@ -1866,7 +1858,6 @@ impl WebhookSubscriptionTopic {
             T::ProductsCreate,
             T::ProductsUpdate,
             T::RefundsCreate,
-            T::ShopRedact,
         ]
         .into_iter()
         .find(|t| t.name() == s)
