@@ -596,6 +596,41 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        // Client-authored text: whatever arrives, parsing and evaluating
+        // must answer (Ok or a 400), never panic.
+        #[test]
+        fn never_panics(text in "[ -~]{0,80}") {
+            if let Ok(e) = parse_filter(&text) {
+                let s = schema();
+                let set = s.set("SalesOrderLines").expect("set");
+                let _ = eval(&e, &row(json!({"ItemNumber": "A", "LineAmount": 1})), set, s);
+            }
+        }
+
+        #[test]
+        fn generated_comparisons_parse(
+            prop in proptest::sample::select(vec!["ItemNumber", "LineAmount", "SalesOrderLineStatus", "dataAreaId"]),
+            op in proptest::sample::select(vec!["eq", "ne", "gt", "ge", "lt", "le"]),
+            lit in "[a-zA-Z0-9*]{0,12}",
+            n in -1000i64..1000,
+        ) {
+            let text = format!("({prop} {op} '{lit}') or LineAmount {op} {n}");
+            let e = parse_filter(&text).expect("valid filter");
+            let s = schema();
+            check_props(&e, s.set("SalesOrderLines").expect("set")).expect("props");
+        }
+
+        #[test]
+        fn wildcard_matches_its_own_pieces(a in "[a-z]{0,6}", b in "[a-z]{0,6}", c in "[a-z]{0,6}") {
+            let text = format!("{a}{b}{c}");
+            let outer = format!("{a}*{c}");
+            let inner = format!("*{b}*");
+            proptest::prop_assert!(wildcard(&text, &outer));
+            proptest::prop_assert!(wildcard(&text, &inner));
+        }
+    }
+
     #[test]
     fn wildcard_patterns() {
         assert!(wildcard("abcdef", "abc*"));
