@@ -46,6 +46,18 @@ const SETS: &[(&str, &str, &str, Option<&str>)] = &[
         "SalesOrderLineV3",
         None,
     ),
+    (
+        "D365SalesOrderHeaders",
+        "SalesOrderHeader",
+        "D365SalesOrderHeader",
+        None,
+    ),
+    (
+        "D365SalesOrderLines",
+        "SalesOrderLine",
+        "D365SalesOrderLine",
+        None,
+    ),
     ("CustomersV3", "Customer", "CustomerV3", None),
     (
         "ReleasedProductsV2",

@@ -153,10 +153,7 @@ fn s(v: Option<&Value>) -> String {
 fn entity_class(set: &EntitySet) -> String {
     match set.table.as_str() {
         "Customer" => "CustCustomerV3Entity".into(),
-        "SalesOrderHeader" => format!(
-            "SalesOrderHeader{}Entity",
-            set.type_name.trim_start_matches("SalesOrderHeader")
-        ),
+        "SalesOrderHeader" => format!("{}Entity", set.type_name),
         "SalesOrderLine" => "SalesOrderLineV2Entity".into(),
         "ReleasedProduct" => "EcoResReleasedProductV2Entity".into(),
         "PaymentJournalHeader" => "CustomerPaymentJournalHeaderEntity".into(),
@@ -860,6 +857,12 @@ impl Store {
                 ) {
                     msgs.push(fk_message(&order, "Sales order", "Sales orders"));
                 }
+                // D365SalesOrderLines names the product, not the item; the
+                // seeded products use the same number for both.
+                if s(row.get("ItemNumber")).is_empty() && !s(row.get("ProductNumber")).is_empty() {
+                    let product = s(row.get("ProductNumber"));
+                    put(row, "ItemNumber", Value::String(product));
+                }
                 let item = s(row.get("ItemNumber"));
                 let product = self
                     .find(
@@ -894,6 +897,19 @@ impl Store {
                             .unwrap_or_default();
                         put(row, "LineNumber", num(max + Decimal::ONE));
                     }
+                    // D365SalesOrderLines keys lines by this sequence number.
+                    let seq = row
+                        .get("LineCreationSequenceNumber")
+                        .and_then(as_decimal)
+                        .unwrap_or_default();
+                    if seq.is_zero() {
+                        let n = row
+                            .get("LineNumber")
+                            .and_then(as_decimal)
+                            .and_then(|d| d.trunc().to_string().parse::<i64>().ok())
+                            .unwrap_or(0);
+                        put(row, "LineCreationSequenceNumber", Value::from(n));
+                    }
                     if !given.contains_key("SalesOrderLineStatus") {
                         put(
                             row,
@@ -905,6 +921,8 @@ impl Store {
                         for (to, from) in [
                             ("SalesUnitSymbol", "SalesUnitSymbol"),
                             ("LineDescription", "SearchName"),
+                            ("ProductNumber", "ProductNumber"),
+                            ("ProductName", "ProductSearchName"),
                         ] {
                             if !given.contains_key(to) {
                                 put(row, to, Value::String(s(p.get(from))));

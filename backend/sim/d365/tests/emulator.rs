@@ -203,7 +203,7 @@ async fn metadata_matches_shared_fixtures() {
         assert_eq!(props, &f.props, "properties of {}", f.name);
         compared += 1;
     }
-    assert!(compared >= 9, "only {compared} sets compared");
+    assert!(compared >= 13, "only {compared} sets compared");
     // The enum members the emulator serialises must be declared.
     assert!(body.as_str().unwrap().contains("<EnumType Name=\"NoYes\">"));
 }
@@ -498,6 +498,12 @@ async fn create_read_update_delete_orders() {
         .get("SalesOrderHeadersV2(dataAreaId='USMF',SalesOrderNumber='000001')")
         .await;
     assert_eq!(st, StatusCode::OK);
+    // The D365-prefixed line entity keys lines by creation sequence.
+    let (st, _, l) = s
+        .get("D365SalesOrderLines(dataAreaId='usmf',SalesOrderNumber='000001',LineCreationSequenceNumber=2)")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{l}");
+    assert_eq!(l["ProductNumber"], "A0002");
     // Entity set names are case-sensitive on F&O.
     let (st, _, _) = s.get("salesorderheadersv2").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
