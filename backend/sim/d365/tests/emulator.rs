@@ -1246,3 +1246,162 @@ async fn seeding_is_deterministic_and_configurable() {
         e.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn http_control_plane_routes() {
+    let s = sim().await;
+    let ctl = |p: &str| format!("{}/_sim/{p}", s.info.url);
+    let send = |m: reqwest::Method, p: &str, body: Option<Value>| {
+        let mut r = s.http.request(m, ctl(p));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+    use reqwest::Method as M;
+    let r = send(M::POST, "seed", Some(json!({"seed": 3, "spec": {"companies": ["usmf"], "product_count": 3, "customers_per_company": 2}}))).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, _, b) = s.get("ReleasedProductsV2?$count=true&$top=0").await;
+    assert_eq!(b["@odata.count"], 3);
+    let r = send(
+        M::PUT,
+        "on-hand",
+        Some(json!({"ItemNumber": "A0002", "InventoryWarehouseId": "21", "quantity": "7"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, _, b) = s
+        .get("WarehousesOnHandV2?$filter=ItemNumber eq 'A0002' and InventoryWarehouseId eq '21'")
+        .await;
+    assert_eq!(b["value"][0]["OnHandQuantity"].to_string(), "7");
+    let r = send(
+        M::PUT,
+        "on-hand",
+        Some(json!({"ItemNumber": "NOPE", "InventoryWarehouseId": "21", "quantity": 1})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let r = send(M::PUT, "page-size", Some(json!({"page_size": 1})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, _, b) = s.get("CustomersV3").await;
+    assert_eq!(b["value"].as_array().unwrap().len(), 1);
+    assert!(b["@odata.nextLink"].is_string());
+
+    let r = send(
+        M::PUT,
+        "auth/fo-registration",
+        Some(json!({"registered": false})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get("CustomersV3").await.0, StatusCode::UNAUTHORIZED);
+    send(
+        M::PUT,
+        "auth/fo-registration",
+        Some(json!({"registered": true})),
+    )
+    .await
+    .unwrap();
+    send(M::POST, "auth/revoke-tokens", None).await.unwrap();
+    assert_eq!(s.get("CustomersV3").await.0, StatusCode::UNAUTHORIZED);
+
+    let r = send(
+        M::POST,
+        "auth/rotate-secret",
+        Some(json!({"secret": "new~secret"})),
+    )
+    .await
+    .unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["client_secret"], "new~secret");
+    let old = s
+        .http
+        .post(&s.info.token_url)
+        .form(&[
+            ("client_id", s.info.client_id.as_str()),
+            ("client_secret", s.info.client_secret.as_str()),
+            ("grant_type", "client_credentials"),
+            ("scope", &format!("{}/.default", s.info.url)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let info: D365Info = send(M::GET, "info", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info.client_secret, "new~secret");
+    let token = fetch_token(&s.http, &info).await;
+    let r = s
+        .http
+        .get(s.url("CustomersV3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let r = send(
+        M::PUT,
+        "auth/secret-expired",
+        Some(json!({"expired": true})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = send(
+        M::PUT,
+        "throttle",
+        Some(json!({"requests_per_window": 1, "window_secs": 30, "max_concurrent": 5})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .http
+        .get(s.url("CustomersV3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .http
+        .get(s.url("CustomersV3"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = send(M::PUT, "auth/token-lifetime", Some(json!({"seconds": 60})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let faults: Vec<Value> = send(M::GET, "faults", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(faults.is_empty());
+    let r = send(M::DELETE, "requests", None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let orders: Vec<Value> = send(M::GET, "orders", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(orders.is_empty());
+    let r = send(M::GET, "entities/Nope", None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
