@@ -137,10 +137,12 @@ fn aad_error(
         .into_response()
 }
 
-fn tenant_not_found(tenant: &str, correlation: &str) -> Response {
+/// AADSTS90002. The token endpoint calls it `invalid_request`, the discovery
+/// document `invalid_tenant`.
+fn tenant_not_found(tenant: &str, correlation: &str, error: &str) -> Response {
     aad_error(
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        error,
         90002,
         &format!(
             "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
@@ -201,7 +203,7 @@ fn issue(shared: &Shared, tenant: &str, headers: &HeaderMap, body: &[u8], v2: bo
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let mut auth = lock(&shared.auth);
     if !known_tenant(&auth, tenant) {
-        return tenant_not_found(tenant, &correlation);
+        return tenant_not_found(tenant, &correlation, "invalid_request");
     }
     let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
     if grant.is_empty() {
@@ -459,7 +461,7 @@ fn discovery_response(shared: &Shared, tenant: &str, headers: &HeaderMap, v2: bo
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        return tenant_not_found(tenant, &correlation);
+        return tenant_not_found(tenant, &correlation, "invalid_tenant");
     }
     let tenant = if special {
         auth.tenant_id.clone()
