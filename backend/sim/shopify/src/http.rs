@@ -373,10 +373,13 @@ async fn graphql_inner(
     };
     let mut out = serde_json::Map::new();
     if !resp.errors.is_empty() {
-        out.insert(
-            "errors".into(),
-            serde_json::to_value(&resp.errors).unwrap_or(Value::Null),
-        );
+        let errors: Vec<Value> = resp
+            .errors
+            .iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .map(shopify_error)
+            .collect();
+        out.insert("errors".into(), Value::Array(errors));
     }
     out.insert("data".into(), data);
     out.insert(
@@ -384,6 +387,52 @@ async fn graphql_inner(
         cost_ext(requested, Some(actual), status),
     );
     json_response(StatusCode::OK, &Value::Object(out))
+}
+
+/// Between two quote characters after `prefix`, and the rest.
+fn quoted<'a>(s: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+    let rest = s.strip_prefix(prefix)?;
+    let end = rest.find('"')?;
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
+/// Rewrites the engine's validation messages in the wording and codes
+/// Shopify's GraphQL server uses for the same mistakes.
+fn shopify_error(mut e: Value) -> Value {
+    let Some(msg) = e.get("message").and_then(Value::as_str).map(str::to_owned) else {
+        return e;
+    };
+    let rewritten = if let Some((field, rest)) = quoted(&msg, "Unknown field \"") {
+        quoted(rest, " on type \"").map(|(ty, _)| {
+            (
+                format!("Field '{field}' doesn't exist on type '{ty}'"),
+                json!({"code": "undefinedField", "typeName": ty, "fieldName": field}),
+            )
+        })
+    } else if let Some((arg, rest)) = quoted(&msg, "Unknown argument \"") {
+        quoted(rest, " on field \"").map(|(field, _)| {
+            (
+                format!("Field '{field}' doesn't accept argument '{arg}'"),
+                json!({"code": "argumentNotAccepted", "name": field, "typeName": "Field", "argumentName": arg}),
+            )
+        })
+    } else if let Some((field, rest)) = quoted(&msg, "Field \"") {
+        quoted(rest, " argument \"")
+            .filter(|(_, tail)| tail.contains("is required but not provided"))
+            .map(|(arg, _)| {
+                (
+                    format!("Field '{field}' is missing required arguments: {arg}"),
+                    json!({"code": "missingRequiredArguments", "className": "Field", "name": field, "arguments": arg}),
+                )
+            })
+    } else {
+        None
+    };
+    if let (Some((message, ext)), Some(obj)) = (rewritten, e.as_object_mut()) {
+        obj.insert("message".into(), Value::String(message));
+        obj.insert("extensions".into(), ext);
+    }
+    e
 }
 
 async fn rest_host(

@@ -132,6 +132,8 @@ pub struct AttemptRecord {
 /// A webhook delivery and its outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryRecord {
+    /// Sequence number within the shop.
+    pub seq: u64,
     /// `X-Shopify-Webhook-Id`, identical on every retry.
     pub webhook_id: String,
     /// `X-Shopify-Event-Id`.
@@ -391,8 +393,10 @@ pub struct ShopData {
     pub faults: Faults,
     /// Requests received.
     pub requests: Vec<RequestRecord>,
-    /// Webhook deliveries.
+    /// Webhook deliveries (the most recent [`MAX_RECORDS`]).
     pub deliveries: Vec<DeliveryRecord>,
+    /// Last delivery sequence number.
+    pub delivery_seq: u64,
     /// Seeded generator for ids and traffic.
     pub rng: StdRng,
     /// Last id handed out.
@@ -440,6 +444,7 @@ impl ShopData {
             faults: Faults::default(),
             requests: Vec::new(),
             deliveries: Vec::new(),
+            delivery_seq: 0,
             rng,
             last_id,
             next_order_number: 1001,

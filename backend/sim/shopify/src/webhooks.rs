@@ -100,7 +100,13 @@ pub fn emit_value(
             };
             let index = {
                 let mut data = shop.lock();
+                data.delivery_seq += 1;
+                let seq = data.delivery_seq;
+                if data.deliveries.len() >= crate::shop::MAX_RECORDS {
+                    data.deliveries.drain(..crate::shop::MAX_RECORDS / 10);
+                }
                 data.deliveries.push(DeliveryRecord {
+                    seq,
                     webhook_id: d.webhook_id.clone(),
                     event_id: d.event_id.clone(),
                     topic: d.topic.clone(),
@@ -110,7 +116,7 @@ pub fn emit_value(
                     outcome: "pending".into(),
                     attempts: Vec::new(),
                 });
-                data.deliveries.len() - 1
+                seq
             };
             tokio::spawn(deliver(emu.clone(), shop.clone(), d, index));
         }
@@ -145,7 +151,7 @@ struct Delivery {
     duplicate: bool,
 }
 
-async fn deliver(emu: Arc<Inner>, shop: Arc<Shop>, d: Delivery, index: usize) {
+async fn deliver(emu: Arc<Inner>, shop: Arc<Shop>, d: Delivery, index: u64) {
     let cfg = emu.config.webhooks.clone();
     let signature = sign(shop.api_secret.as_bytes(), &d.body);
     for attempt in 0..cfg.max_attempts {
@@ -195,7 +201,7 @@ async fn deliver(emu: Arc<Inner>, shop: Arc<Shop>, d: Delivery, index: usize) {
         };
         let deleted = {
             let mut data = shop.lock();
-            if let Some(del) = data.deliveries.get_mut(index) {
+            if let Some(del) = record(&mut data.deliveries, index) {
                 del.attempts.push(rec);
             }
             let mut deleted = false;
@@ -241,8 +247,13 @@ fn classify(e: &reqwest::Error) -> String {
     }
 }
 
-fn set_outcome(shop: &Shop, index: usize, outcome: &str) {
-    if let Some(d) = shop.lock().deliveries.get_mut(index) {
+/// The record with sequence number `seq`; recent ones are at the end.
+fn record(list: &mut [DeliveryRecord], seq: u64) -> Option<&mut DeliveryRecord> {
+    list.iter_mut().rev().find(|d| d.seq == seq)
+}
+
+fn set_outcome(shop: &Shop, seq: u64, outcome: &str) {
+    if let Some(d) = record(&mut shop.lock().deliveries, seq) {
         d.outcome = outcome.into();
     }
 }

@@ -39,11 +39,26 @@ async fn unknown_fields_are_graphql_errors_and_bad_tokens_are_401() {
     let info = emu.info();
     let c = client();
     let body = gql(&c, &info, "{ shop { notAField } }", json!({})).await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("notAField")
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Field 'notAField' doesn't exist on type 'Shop'"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["code"], "undefinedField");
+    let body = gql(&c, &info, "{ order { id } }", json!({})).await;
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Field 'order' is missing required arguments: id"
+    );
+    let body = gql(
+        &c,
+        &info,
+        "{ orders(first: 1, bogus: 1) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "argumentNotAccepted"
     );
     assert!(body["extensions"]["cost"].is_object());
 
