@@ -243,10 +243,43 @@ impl Control {
         Ok(())
     }
 
-    /// Marks a sales order shipped: `SalesOrderStatus` `Delivered` on the
-    /// header and lines, processing status `Delivered`.
-    pub fn ship_order(&self, company: &str, order: &str) -> Result<(), Error> {
-        self.set_order_status(company, order, "Delivered", "Delivered")
+    /// Ships a sales order as posting its packing slip would: status
+    /// `Delivered` on header and lines, and a `PackingSlipTrackingInformation`
+    /// row (today's delivery date) when a tracking number is given.
+    /// Returns the packing slip number.
+    pub fn ship_order(
+        &self,
+        company: &str,
+        order: &str,
+        tracking_number: Option<&str>,
+        tracking_url: Option<&str>,
+    ) -> Result<String, Error> {
+        self.set_order_status(company, order, "Delivered", "Delivered")?;
+        let table = schema()
+            .table("PackingSlipTracking")
+            .ok_or_else(|| Error::UnknownSet("PackingSlipTrackingInformation".into()))?;
+        let mut store = lock(&self.shared.store);
+        let n = store.next_number(company, "PackingSlip");
+        let slip = format!("PS{n:06}");
+        if let Some(number) = tracking_number {
+            let mut row = serde_json::Map::new();
+            row.insert("dataAreaId".into(), Value::String(company.to_lowercase()));
+            row.insert("SalesOrderNumber".into(), Value::String(order.to_string()));
+            row.insert("PackingSlipNumber".into(), Value::String(slip.clone()));
+            row.insert(
+                "DeliveryDate".into(),
+                Value::String(format!(
+                    "{}T12:00:00Z",
+                    chrono::Utc::now().format("%Y-%m-%d")
+                )),
+            );
+            row.insert("TrackingNumber".into(), Value::String(number.to_string()));
+            if let Some(url) = tracking_url {
+                row.insert("TrackingURL".into(), Value::String(url.to_string()));
+            }
+            store.insert_raw(table, row);
+        }
+        Ok(slip)
     }
 
     /// Sets a sales order's `SalesOrderStatus` (`Backorder`, `Delivered`,
@@ -419,6 +452,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/requests", get(requests).delete(clear_requests))
         .route("/on-hand", put(on_hand))
         .route("/orders/{company}/{order}/status", put(order_status))
+        .route("/orders/{company}/{order}/ship", post(ship))
         .route("/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/auth/expire-tokens", post(expire_tokens))
         .route("/auth/revoke-tokens", post(revoke_tokens))
@@ -521,6 +555,32 @@ async fn order_status(
     let processing = b.processing.unwrap_or_else(|| b.status.clone());
     match Control::new(s).set_order_status(&company, &order, &b.status, &processing) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => err_response(e),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ShipBody {
+    #[serde(default)]
+    tracking_number: Option<String>,
+    #[serde(default)]
+    tracking_url: Option<String>,
+}
+
+async fn ship(
+    State(s): S,
+    Path((company, order)): Path<(String, String)>,
+    body: Option<Json<ShipBody>>,
+) -> Response {
+    let b = body.map(|b| b.0).unwrap_or_default();
+    match Control::new(s).ship_order(
+        &company,
+        &order,
+        b.tracking_number.as_deref(),
+        b.tracking_url.as_deref(),
+    ) {
+        Ok(slip) => Json(json!({"PackingSlipNumber": slip})).into_response(),
         Err(e) => err_response(e),
     }
 }

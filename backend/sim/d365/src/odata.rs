@@ -234,6 +234,9 @@ fn key_value(raw: &str) -> Option<Value> {
     if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
         return Some(Value::String(inner.replace("''", "'")));
     }
+    if let Some(d) = filter::parse_date(raw) {
+        return Some(Value::String(crate::store::fmt_time(d)));
+    }
     let d = Decimal::from_str(raw.trim_end_matches(['m', 'M'])).ok()?;
     serde_json::from_str(&d.normalize().to_string()).ok()
 }

@@ -84,6 +84,12 @@ const SETS: &[(&str, &str, &str, Option<&str>)] = &[
     ("LegalEntities", "LegalEntity", "LegalEntity", None),
     ("Currencies", "Currency", "Currency", None),
     ("Warehouses", "Warehouse", "Warehouse", None),
+    (
+        "PackingSlipTrackingInformation",
+        "PackingSlipTracking",
+        "PackingSlipTrackingInformation",
+        None,
+    ),
     // Informal names found in older material.
     (
         "SalesOrderHeaders",

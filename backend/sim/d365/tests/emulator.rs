@@ -204,6 +204,24 @@ async fn metadata_matches_shared_fixtures() {
         compared += 1;
     }
     assert!(compared >= 13, "only {compared} sets compared");
+    // PackingSlipTrackingInformation is not in entities.txt; compare it with
+    // the trimmed $metadata fixture it was taken from.
+    let xml = std::fs::read_to_string(
+        shared_fixtures().join("metadata/scm_inventory_trimmed_metadata.xml"),
+    )
+    .unwrap();
+    let start = xml
+        .find("<EntityType Name=\"PackingSlipTrackingInformation\">")
+        .unwrap();
+    let end = start + xml[start..].find("</EntityType>").unwrap();
+    let fixture_types = parse_metadata(&format!(
+        "{}\n<EntitySet Name=\"PackingSlipTrackingInformation\" EntityType=\"Microsoft.Dynamics.DataEntities.PackingSlipTrackingInformation\" />",
+        &xml[start..end]
+    ));
+    assert_eq!(
+        served.get("PackingSlipTrackingInformation"),
+        fixture_types.get("PackingSlipTrackingInformation")
+    );
     // The enum members the emulator serialises must be declared.
     assert!(body.as_str().unwrap().contains("<EnumType Name=\"NoYes\">"));
 }
@@ -1124,7 +1142,28 @@ async fn faults_and_control_plane() {
         json!({"SalesOrderNumber": number, "ItemNumber": "A0001", "OrderedSalesQuantity": 1}),
     )
     .unwrap();
-    c.ship_order("usmf", &number).unwrap();
+    let slip = c
+        .ship_order(
+            "usmf",
+            &number,
+            Some("1Z999AA10123456784"),
+            Some("https://track.example/1Z999AA10123456784"),
+        )
+        .unwrap();
+    let (_, _, t) = s
+        .get(&format!(
+            "PackingSlipTrackingInformation?$filter=SalesOrderNumber eq '{number}'"
+        ))
+        .await;
+    assert_eq!(t["value"][0]["PackingSlipNumber"], slip.as_str());
+    assert_eq!(t["value"][0]["TrackingNumber"], "1Z999AA10123456784");
+    let date = t["value"][0]["DeliveryDate"].as_str().unwrap().to_string();
+    let (st, _, _) = s
+        .get(&format!(
+            "PackingSlipTrackingInformation(dataAreaId='usmf',SalesOrderNumber='{number}',PackingSlipNumber='{slip}',DeliveryDate={date},TrackingNumber='1Z999AA10123456784')"
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK);
     let (_, _, b) = s
         .get("SalesOrderHeadersV2?$filter=SalesOrderStatus eq 'Delivered'&$expand=SalesOrderLines($select=SalesOrderLineStatus)")
         .await;
@@ -1133,7 +1172,7 @@ async fn faults_and_control_plane() {
         b["value"][0]["SalesOrderLines"][0]["SalesOrderLineStatus"],
         "Delivered"
     );
-    assert!(c.ship_order("usmf", "999999").is_err());
+    assert!(c.ship_order("usmf", "999999", None, None).is_err());
 
     // On-hand changes are visible through OData.
     c.set_on_hand("usmf", "A0003", "12", rust_decimal::Decimal::new(4242, 1))
