@@ -38,6 +38,13 @@ pub struct Config {
     pub public_url: Url,
     /// Jobs run at once per worker process.
     pub workers: usize,
+    /// SMTP server for outgoing email; `None` writes emails to the log.
+    pub smtp_url: Option<SecretString>,
+    /// Sender of outgoing email.
+    pub mail_from: String,
+    /// Secret for session cookies and CSRF tokens (base64, at least 32 bytes); generated into
+    /// the data directory when unset.
+    pub session_secret: Option<SecretString>,
 }
 
 /// Why the configuration could not be loaded.
@@ -81,6 +88,9 @@ struct FileConfig {
     log_format: Option<String>,
     public_url: Option<String>,
     workers: Option<usize>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    session_secret: Option<String>,
 }
 
 /// Every setting with its environment variable, default and meaning; the README's table.
@@ -129,6 +139,22 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "SYNCLINE_WORKERS",
         "8",
         "Jobs processed at once by each worker process.",
+    ),
+    (
+        "SYNCLINE_SMTP_URL",
+        "(none: emails are written to the log)",
+        "SMTP server for invitations, password resets and alerts: `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://host:465`.",
+    ),
+    ("SYNCLINE_MAIL_FROM", "Syncline <syncline@localhost>", "Sender address of outgoing email."),
+    (
+        "SYNCLINE_SESSION_SECRET",
+        "(generated: `<data dir>/session.key`)",
+        "Base64 secret (32+ bytes) signing console sessions and CSRF tokens. Set the same value on every web process of a cluster.",
+    ),
+    (
+        "SYNCLINE_BOOTSTRAP_PASSWORD",
+        "(none: generated and printed)",
+        "Password given to the first platform admin by `syncline admin bootstrap`.",
     ),
 ];
 
@@ -226,6 +252,15 @@ impl Config {
             None => file.workers.unwrap_or(8),
         };
 
+        let smtp_url = env("SYNCLINE_SMTP_URL").or(file.smtp_url);
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError::Invalid { name: "SYNCLINE_SMTP_URL", reason: "must start with smtp:// or smtps://".into() });
+        }
+        let mail_from = env("SYNCLINE_MAIL_FROM").or(file.mail_from).unwrap_or_else(|| "Syncline <syncline@localhost>".to_owned());
+        let session_secret = env("SYNCLINE_SESSION_SECRET").or(file.session_secret);
+
         Ok(Config {
             listen,
             data_dir,
@@ -235,6 +270,9 @@ impl Config {
             log_format,
             public_url,
             workers,
+            smtp_url: smtp_url.map(SecretString::from),
+            mail_from,
+            session_secret: session_secret.map(SecretString::from),
         })
     }
 
@@ -260,6 +298,12 @@ impl Config {
             "log_format": format!("{:?}", self.log_format).to_lowercase(),
             "public_url": self.public_url.as_str(),
             "workers": self.workers,
+            "smtp": match &self.smtp_url {
+                Some(url) => redact_url(url.expose_secret()),
+                None => "none (emails are logged)".to_owned(),
+            },
+            "mail_from": self.mail_from,
+            "session_secret": if self.session_secret.is_some() { "set" } else { "generated in the data directory" },
         })
     }
 }
@@ -378,6 +422,8 @@ mod tests {
                 "postgres://syncline:hunter2@db.internal:5432/syncline",
             ),
             ("REDIS_URL", "redis://:s3cr3t-token@cache:6379/0"),
+            ("SYNCLINE_SMTP_URL", "smtp://mailer:smtp-pa55@mail:587?tls=required"),
+            ("SYNCLINE_SESSION_SECRET", "c2Vzc2lvbi1zZWNyZXQtdGhhdC1pcy1sb25nLWVub3VnaA=="),
         ])
         .unwrap();
         let shown = format!("{} {:?}", config.redacted(), config);
@@ -385,6 +431,7 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("s3cr3t-token"),
             "{shown}"
         );
+        assert!(!shown.contains("smtp-pa55") && !shown.contains("c2Vzc2lvbi1zZWNyZXQ"), "{shown}");
         assert!(
             shown.contains("postgres://syncline:***@db.internal:5432/syncline"),
             "{shown}"

@@ -52,6 +52,24 @@ enum AdminCommand {
     Tenants,
     /// Print every setting with its default and meaning, as a Markdown table.
     Settings,
+    /// Create the first platform administrator and print a one-time password (runs once).
+    Bootstrap {
+        /// The administrator's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Create a tenant and invite its owner by email, as the console does.
+    CreateTenant {
+        /// Company name.
+        #[arg(long)]
+        name: String,
+        /// URL handle (derived from the name when omitted).
+        #[arg(long)]
+        slug: Option<String>,
+        /// Who becomes owner.
+        #[arg(long)]
+        owner_email: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +101,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A web-layer error as one line for the terminal, field errors spelled out.
+fn describe(error: &syncline_web::AppError) -> String {
+    match error {
+        syncline_web::AppError::Validation(fields) => {
+            fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+        }
+        other => other.public_message(),
+    }
+}
+
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     // One crypto provider for every rustls user in the tree (sqlx, reqwest, lettre).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -104,6 +132,35 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::Settings) => {
             print!("{}", config::settings_table());
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Bootstrap { email }) => {
+            let store = serve::open_store(&config).await?;
+            let (password, generated) = match std::env::var("SYNCLINE_BOOTSTRAP_PASSWORD").ok().filter(|p| !p.is_empty()) {
+                Some(password) => (password, false),
+                None => (syncline_web::auth::secret::random_token().chars().take(24).collect::<String>(), true),
+            };
+            let result = syncline_web::accounts::bootstrap_admin(&store, &email, &password).await;
+            store.close().await;
+            let user = result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            println!("Platform admin created: {}", user.email);
+            if generated {
+                println!("One-time password: {password}");
+                println!("Sign in at {}login and change it under Your account.", config.public_url);
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateTenant { name, slug, owner_email }) => {
+            telemetry::init(&config)?;
+            let state = serve::open_state(&config).await?;
+            let result = syncline_web::accounts::create_tenant_with_owner(&state, "cli", &name, slug.as_deref(), &owner_email).await;
+            state.store.close().await;
+            let (tenant, invitation) = result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            println!("Tenant created: {} ({}, id {})", tenant.name, tenant.slug, tenant.id);
+            match invitation.link_if_not_emailed {
+                None => println!("Invitation emailed to {owner_email}."),
+                Some(link) => println!("Email is not configured; send this one-time invitation link to {owner_email}:\n{link}"),
+            }
             Ok(())
         }
         Command::Admin(AdminCommand::Tenants) => {

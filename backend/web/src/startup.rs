@@ -11,7 +11,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::{AppState, assets, console, health};
+use crate::{AppState, api, assets, auth, console, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -21,7 +21,9 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(console::router())
         .merge(assets::router())
+        .merge(api::router())
         .with_state(state)
+        .layer(axum::middleware::from_fn(auth::principal::cookie_slot))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -2,6 +2,23 @@ use std::sync::Arc;
 
 use syncline_runner::Dispatcher;
 use syncline_store::Store;
+use url::Url;
+
+use crate::auth::session::SessionKeys;
+use crate::auth::throttle::LoginThrottle;
+use crate::mail::Mailer;
+
+/// Settings of the web layer that come from configuration.
+pub struct WebSettings {
+    /// Public base URL (links in emails; `Secure` cookies when https).
+    pub public_url: Url,
+    /// Secret for session cookies and CSRF tokens, at least 32 bytes.
+    pub session_secret: Vec<u8>,
+    /// Outgoing email.
+    pub mailer: Mailer,
+    /// Brute-force protection for logins.
+    pub throttle: LoginThrottle,
+}
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -10,11 +27,32 @@ pub struct AppState {
     pub store: Store,
     /// Where new work is announced.
     pub dispatcher: Arc<dyn Dispatcher>,
+    /// Public base URL, without a trailing slash.
+    pub public_url: Arc<str>,
+    /// Session cookie and CSRF signing.
+    pub sessions: SessionKeys,
+    /// Outgoing email.
+    pub mailer: Arc<Mailer>,
+    /// Login throttle.
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl AppState {
     /// Bundles the shared services.
-    pub fn new(store: Store, dispatcher: Arc<dyn Dispatcher>) -> Self {
-        AppState { store, dispatcher }
+    pub fn new(store: Store, dispatcher: Arc<dyn Dispatcher>, settings: WebSettings) -> Self {
+        let secure = settings.public_url.scheme() == "https";
+        AppState {
+            store,
+            dispatcher,
+            public_url: settings.public_url.as_str().trim_end_matches('/').into(),
+            sessions: SessionKeys::new(settings.session_secret, secure),
+            mailer: Arc::new(settings.mailer),
+            throttle: Arc::new(settings.throttle),
+        }
+    }
+
+    /// An absolute link into this installation.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
     }
 }

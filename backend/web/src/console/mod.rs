@@ -1,0 +1,167 @@
+//! The web console: server-rendered askama pages; every state-changing form carries a CSRF
+//! token checked before its fields are read.
+
+mod account;
+mod admin;
+mod forms;
+mod settings;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+use syncline_store::{Role, TenantId};
+
+use crate::auth::{Actor, ConsoleActor, Permission};
+use crate::{AppError, AppState};
+
+pub(crate) use forms::{CsrfForm, PublicForm};
+
+/// Every console route. Paths with `{…}` parameters are tenant- or platform-scoped objects;
+/// the isolation test walks this table, so new routes are covered automatically.
+pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/", get(|| async { Redirect::to("/console") })),
+        ("/login", get(account::login_page).post(account::login)),
+        ("/logout", post(account::logout)),
+        ("/invite/{token}", get(account::invitation_page).post(account::accept_invitation)),
+        ("/password/forgot", get(account::forgot_page).post(account::forgot)),
+        ("/password/reset/{token}", get(account::reset_page).post(account::reset)),
+        ("/console", get(dashboard)),
+        ("/console/select-tenant", get(account::select_tenant_page)),
+        ("/console/tenant", post(account::select_tenant)),
+        ("/console/account", get(account::account_page)),
+        ("/console/account/password", post(account::change_password)),
+        ("/console/settings/members", get(settings::members_page)),
+        ("/console/settings/invitations", post(settings::invite)),
+        ("/console/settings/members/{user_id}/role", post(settings::change_role)),
+        ("/console/settings/members/{user_id}/remove", post(settings::remove_member)),
+        ("/console/settings/api-keys", get(settings::keys_page).post(settings::create_key)),
+        ("/console/settings/api-keys/{key_id}/revoke", post(settings::revoke_key)),
+        ("/console/settings/audit", get(settings::audit_page)),
+        ("/console/admin/tenants", get(admin::tenants_page).post(admin::create_tenant)),
+        ("/console/admin/tenants/{tenant_id}/suspend", post(admin::suspend)),
+        ("/console/admin/tenants/{tenant_id}/reactivate", post(admin::reactivate)),
+    ]
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    route_table().into_iter().fold(Router::new(), |router, (path, method)| router.route(path, method))
+}
+
+/// A tenant in the switcher.
+pub(crate) struct TenantChoice {
+    pub id: String,
+    pub name: String,
+    pub selected: bool,
+}
+
+/// What every signed-in page shows around its content.
+pub(crate) struct Chrome {
+    pub user: String,
+    pub csrf: String,
+    pub tenant_name: String,
+    pub role: String,
+    pub tenants: Vec<TenantChoice>,
+    pub platform_admin: bool,
+    pub can_manage: bool,
+    pub can_audit: bool,
+}
+
+impl Chrome {
+    pub(crate) async fn for_actor(state: &AppState, actor: &Actor) -> Result<Chrome, AppError> {
+        let user = actor.user.as_ref().ok_or(AppError::Unauthorized)?;
+        let session = actor.session.as_ref().ok_or(AppError::Unauthorized)?;
+        let selected = actor.tenant.as_ref().map(|t| t.tenant.id);
+        let tenants = state
+            .store
+            .memberships_of(user.id)
+            .await?
+            .into_iter()
+            .filter(|(tenant, _)| tenant.status == syncline_store::TenantStatus::Active)
+            .map(|(tenant, _)| TenantChoice { selected: Some(tenant.id) == selected, id: tenant.id.to_string(), name: tenant.name })
+            .collect();
+        let role = actor.tenant.as_ref().map(|t| t.role);
+        Ok(Chrome {
+            user: user.email.clone(),
+            csrf: state.sessions.csrf_token(session.id),
+            tenant_name: actor.tenant.as_ref().map(|t| t.tenant.name.clone()).unwrap_or_default(),
+            role: role.map(|r| r.to_string()).unwrap_or_default(),
+            tenants,
+            platform_admin: user.is_platform_admin,
+            can_manage: role.is_some_and(|r| r >= Permission::Manage.least_role()),
+            can_audit: role.is_some_and(|r| r >= Permission::ViewAudit.least_role()),
+        })
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    title: String,
+    message: String,
+}
+
+/// Renders an error as a page; internal details are logged, never shown.
+pub(crate) fn error_page(error: AppError) -> Response {
+    error.log_if_internal();
+    let status = error.status();
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::UNAUTHORIZED => "Please sign in",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong",
+        _ => "Cannot do that",
+    };
+    let message = match &error {
+        AppError::NotFound => "This page does not exist, or you do not have access to it.".to_owned(),
+        AppError::Validation(fields) => fields.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join(" "),
+        other => other.public_message(),
+    };
+    let mut response = (status, ErrorPage { status: status.as_u16(), title: title.to_owned(), message }).into_response();
+    error.decorate(&mut response);
+    response
+}
+
+/// Console handlers' result: errors become pages.
+pub(crate) type PageResult = Result<Response, Response>;
+
+pub(crate) fn page_err(error: AppError) -> Response {
+    error_page(error)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    members: usize,
+    keys: usize,
+}
+
+async fn dashboard(State(state): State<AppState>, ConsoleActor(actor): ConsoleActor) -> PageResult {
+    let Some(context) = actor.tenant.as_ref() else {
+        let user_tenants = match &actor.user {
+            Some(user) => state.store.memberships_of(user.id).await.map_err(|e| page_err(e.into()))?.len(),
+            None => 0,
+        };
+        if actor.is_platform_admin() && user_tenants == 0 {
+            return Ok(Redirect::to("/console/admin/tenants").into_response());
+        }
+        return Ok(Redirect::to("/console/select-tenant").into_response());
+    };
+    let tenant: TenantId = context.tenant.id;
+    let members = state.store.tenant_members(tenant).await.map_err(|e| page_err(e.into()))?.len();
+    let keys = state.store.list_api_keys(tenant).await.map_err(|e| page_err(e.into()))?.iter().filter(|k| k.revoked_at.is_none()).count();
+    let chrome = Chrome::for_actor(&state, &actor).await.map_err(page_err)?;
+    Ok(DashboardPage { chrome, members, keys }.into_response())
+}
+
+/// Roles as the forms offer them.
+pub(crate) fn role_names() -> Vec<&'static str> {
+    Role::ALL.iter().map(|r| r.as_str()).collect()
+}
