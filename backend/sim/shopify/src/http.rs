@@ -65,6 +65,14 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     r
 }
 
+/// Shopify tags every Admin API answer with `X-Request-Id`; clients log it.
+fn with_request_id(mut resp: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
 fn not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, &json!({"errors": "Not Found"}))
 }
@@ -212,7 +220,7 @@ async fn graphql(
     rec.status = resp.status().as_u16();
     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     shop.lock().record(rec);
-    resp
+    with_request_id(resp)
 }
 
 fn throttle_status(data: &crate::shop::ShopData) -> Value {
@@ -487,7 +495,7 @@ async fn rest(
     rec.status = resp.status().as_u16();
     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     shop.lock().record(rec);
-    resp
+    with_request_id(resp)
 }
 
 #[allow(clippy::too_many_arguments)]
