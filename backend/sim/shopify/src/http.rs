@@ -216,7 +216,10 @@ async fn graphql(
         &format!("/admin/api/{version}/graphql.json"),
         "graphql",
     );
-    let resp = graphql_inner(&inner, &shop, version, &headers, &body, &mut rec).await;
+    let mut resp = graphql_inner(&inner, &shop, version.clone(), &headers, &body, &mut rec).await;
+    if let Ok(v) = HeaderValue::from_str(&version) {
+        resp.headers_mut().insert("x-shopify-api-version", v);
+    }
     rec.status = resp.status().as_u16();
     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     shop.lock().record(rec);

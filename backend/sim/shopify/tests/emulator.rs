@@ -485,6 +485,43 @@ async fn change_from_quantity_and_idempotent_key_in_newer_versions() {
 }
 
 #[tokio::test]
+async fn refunds_are_readable_over_graphql() {
+    let emu = start().await;
+    let info = emu.info();
+    let shop = emu.default_shop().to_owned();
+    emu.generate_orders(&shop, 2).unwrap();
+    let refund_id = emu.generate_refund(&shop).unwrap().unwrap();
+    let order = emu
+        .orders(&shop)
+        .unwrap()
+        .into_iter()
+        .find(|o| o.refunds.iter().any(|r| r.id == refund_id))
+        .unwrap();
+    let c = client();
+    let b = gql(
+        &c,
+        &info,
+        doc!("order_refunds"),
+        json!({"id": format!("gid://shopify/Order/{}", order.id)}),
+    )
+    .await;
+    assert!(b.get("errors").is_none(), "{b}");
+    let r = &b["data"]["order"]["refunds"][0];
+    assert_eq!(r["id"], format!("gid://shopify/Refund/{refund_id}"));
+    let line = &r["refundLineItems"]["nodes"][0];
+    assert_eq!(line["restockType"], "NO_RESTOCK");
+    let tx = &r["transactions"]["nodes"][0];
+    assert_eq!(tx["kind"], "REFUND");
+    assert_eq!(tx["parentTransaction"]["kind"], "SALE");
+    let rl = &order.refunds[0].refund_line_items[0];
+    assert_eq!(
+        line["subtotalSet"]["shopMoney"]["amount"],
+        rl.subtotal_set.shop_money.amount.to_string()
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn fulfillment_create_closes_the_fulfillment_order() {
     let emu = start().await;
     let info = emu.info();

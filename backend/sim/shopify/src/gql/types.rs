@@ -844,6 +844,30 @@ pub struct OrderTransaction(model::Transaction, String);
 
 #[Object(name = "OrderTransaction")]
 impl OrderTransaction {
+    async fn authorization_code(&self) -> Option<&str> {
+        self.0.authorization.as_deref()
+    }
+    async fn parent_transaction(&self, ctx: &Context<'_>) -> Result<Option<OrderTransaction>> {
+        let Some(parent) = self.0.parent_id else {
+            return Ok(None);
+        };
+        let g = ctx.data::<Gql>()?;
+        Ok(g.shop
+            .lock()
+            .transactions
+            .get(&self.0.order_id)
+            .and_then(|v| v.iter().find(|t| t.id == parent).cloned())
+            .map(|t| OrderTransaction(t, self.1.clone())))
+    }
+    async fn order(&self, ctx: &Context<'_>) -> Result<Option<Order>> {
+        let g = ctx.data::<Gql>()?;
+        Ok(g.shop
+            .lock()
+            .orders
+            .get(&self.0.order_id)
+            .cloned()
+            .map(Order))
+    }
     async fn id(&self) -> ID {
         gid("OrderTransaction", self.0.id)
     }
@@ -919,6 +943,116 @@ impl Refund {
             );
         }
         MoneyBag(model::MoneySet::new(shop, &cur.0, pres, &cur.1))
+    }
+    async fn updated_at(&self) -> DateTime {
+        DateTime::from_wire(&self.0.processed_at)
+    }
+    async fn order(&self, ctx: &Context<'_>) -> Result<Order> {
+        let g = ctx.data::<Gql>()?;
+        g.shop
+            .lock()
+            .orders
+            .get(&self.0.order_id)
+            .cloned()
+            .map(Order)
+            .ok_or_else(|| "order not found".into())
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn refund_line_items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        reverse: Option<bool>,
+    ) -> Result<Connection<String, RefundLineItem>> {
+        let g = ctx.data::<Gql>()?;
+        let items = self
+            .0
+            .refund_line_items
+            .iter()
+            .map(|l| (l.id, RefundLineItem(l.clone())))
+            .collect();
+        paginate(g, items, Page::new(first, after, last, before, reverse))
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        reverse: Option<bool>,
+    ) -> Result<Connection<String, OrderTransaction>> {
+        let g = ctx.data::<Gql>()?;
+        let cur = g
+            .shop
+            .lock()
+            .orders
+            .get(&self.0.order_id)
+            .map_or_else(|| g.shop.currency.clone(), |o| o.currency.clone());
+        let items = self
+            .0
+            .transactions
+            .iter()
+            .map(|t| (t.id, OrderTransaction(t.clone(), cur.clone())))
+            .collect();
+        paginate(g, items, Page::new(first, after, last, before, reverse))
+    }
+}
+
+/// `RefundLineItemRestockType`.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[allow(missing_docs)]
+pub enum RefundLineItemRestockType {
+    Return,
+    Cancel,
+    LegacyRestock,
+    NoRestock,
+}
+
+/// `RefundLineItem`.
+pub struct RefundLineItem(model::RefundLineItem);
+
+#[Object(name = "RefundLineItem")]
+impl RefundLineItem {
+    async fn id(&self) -> Option<ID> {
+        Some(gid("RefundLineItem", self.0.id))
+    }
+    async fn quantity(&self) -> i32 {
+        self.0.quantity as i32
+    }
+    async fn restock_type(&self) -> RefundLineItemRestockType {
+        match self.0.restock_type.as_str() {
+            "return" => RefundLineItemRestockType::Return,
+            "cancel" => RefundLineItemRestockType::Cancel,
+            "legacy_restock" => RefundLineItemRestockType::LegacyRestock,
+            _ => RefundLineItemRestockType::NoRestock,
+        }
+    }
+    async fn restocked(&self) -> bool {
+        self.0.restock_type != "no_restock"
+    }
+    async fn line_item(&self) -> LineItem {
+        LineItem(self.0.line_item.clone())
+    }
+    async fn price_set(&self) -> MoneyBag {
+        MoneyBag::from(&self.0.line_item.price_set)
+    }
+    async fn subtotal_set(&self) -> MoneyBag {
+        MoneyBag::from(&self.0.subtotal_set)
+    }
+    async fn total_tax_set(&self) -> MoneyBag {
+        MoneyBag::from(&self.0.total_tax_set)
+    }
+    async fn location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        let Some(id) = self.0.location_id else {
+            return Ok(None);
+        };
+        let g = ctx.data::<Gql>()?;
+        Ok(g.shop.lock().locations.get(&id).cloned().map(Location))
     }
 }
 
