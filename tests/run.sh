@@ -50,6 +50,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [ -f "$work/pg/postmaster.pid" ]; then "${pg_user_cmd[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; fi
   if [ -f "$work/redis.pid" ]; then kill "$(cat "$work/redis.pid")" 2>/dev/null || true; fi
+  if [ -f "$work/smtp.pid" ]; then kill "$(cat "$work/smtp.pid")" 2>/dev/null || true; fi
   rm -rf "$work"
   exit "$status"
 }
@@ -80,6 +81,15 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt || { rm -rf "$venv"; die "pip install failed"; }
 fi
 
+smtp_port=$(free_port)
+say "starting the SMTP sink on 127.0.0.1:$smtp_port (aiosmtpd, messages to a Maildir)"
+"$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$work/maildir" >"$work/smtp.log" 2>&1 &
+echo $! >"$work/smtp.pid"
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && break; sleep 0.1; done
+(exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null || { cat "$work/smtp.log" >&2; die "the SMTP sink did not start"; }
+
+export SYNCLINE_TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
+export SYNCLINE_TEST_MAILDIR="$work/maildir"
 export SYNCLINE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export SYNCLINE_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
 export SYNCLINE_TEST_PYTHON="$venv/bin/python"

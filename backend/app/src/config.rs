@@ -145,7 +145,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "(none: emails are written to the log)",
         "SMTP server for invitations, password resets and alerts: `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://host:465`.",
     ),
-    ("SYNCLINE_MAIL_FROM", "Syncline <syncline@localhost>", "Sender address of outgoing email."),
+    (
+        "SYNCLINE_MAIL_FROM",
+        "Syncline <syncline@localhost>",
+        "Sender address of outgoing email.",
+    ),
     (
         "SYNCLINE_SESSION_SECRET",
         "(generated: `<data dir>/session.key`)",
@@ -256,9 +260,14 @@ impl Config {
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
-            return Err(ConfigError::Invalid { name: "SYNCLINE_SMTP_URL", reason: "must start with smtp:// or smtps://".into() });
+            return Err(ConfigError::Invalid {
+                name: "SYNCLINE_SMTP_URL",
+                reason: "must start with smtp:// or smtps://".into(),
+            });
         }
-        let mail_from = env("SYNCLINE_MAIL_FROM").or(file.mail_from).unwrap_or_else(|| "Syncline <syncline@localhost>".to_owned());
+        let mail_from = env("SYNCLINE_MAIL_FROM")
+            .or(file.mail_from)
+            .unwrap_or_else(|| "Syncline <syncline@localhost>".to_owned());
         let session_secret = env("SYNCLINE_SESSION_SECRET").or(file.session_secret);
 
         Ok(Config {
@@ -422,8 +431,14 @@ mod tests {
                 "postgres://syncline:hunter2@db.internal:5432/syncline",
             ),
             ("REDIS_URL", "redis://:s3cr3t-token@cache:6379/0"),
-            ("SYNCLINE_SMTP_URL", "smtp://mailer:smtp-pa55@mail:587?tls=required"),
-            ("SYNCLINE_SESSION_SECRET", "c2Vzc2lvbi1zZWNyZXQtdGhhdC1pcy1sb25nLWVub3VnaA=="),
+            (
+                "SYNCLINE_SMTP_URL",
+                "smtp://mailer:smtp-pa55@mail:587?tls=required",
+            ),
+            (
+                "SYNCLINE_SESSION_SECRET",
+                "c2Vzc2lvbi1zZWNyZXQtdGhhdC1pcy1sb25nLWVub3VnaA==",
+            ),
         ])
         .unwrap();
         let shown = format!("{} {:?}", config.redacted(), config);
@@ -431,7 +446,10 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("s3cr3t-token"),
             "{shown}"
         );
-        assert!(!shown.contains("smtp-pa55") && !shown.contains("c2Vzc2lvbi1zZWNyZXQ"), "{shown}");
+        assert!(
+            !shown.contains("smtp-pa55") && !shown.contains("c2Vzc2lvbi1zZWNyZXQ"),
+            "{shown}"
+        );
         assert!(
             shown.contains("postgres://syncline:***@db.internal:5432/syncline"),
             "{shown}"

@@ -104,9 +104,11 @@ fn main() -> ExitCode {
 /// A web-layer error as one line for the terminal, field errors spelled out.
 fn describe(error: &syncline_web::AppError) -> String {
     match error {
-        syncline_web::AppError::Validation(fields) => {
-            fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
-        }
+        syncline_web::AppError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.public_message(),
     }
 }
@@ -136,9 +138,18 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::Bootstrap { email }) => {
             let store = serve::open_store(&config).await?;
-            let (password, generated) = match std::env::var("SYNCLINE_BOOTSTRAP_PASSWORD").ok().filter(|p| !p.is_empty()) {
+            let (password, generated) = match std::env::var("SYNCLINE_BOOTSTRAP_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+            {
                 Some(password) => (password, false),
-                None => (syncline_web::auth::secret::random_token().chars().take(24).collect::<String>(), true),
+                None => (
+                    syncline_web::auth::secret::random_token()
+                        .chars()
+                        .take(24)
+                        .collect::<String>(),
+                    true,
+                ),
             };
             let result = syncline_web::accounts::bootstrap_admin(&store, &email, &password).await;
             store.close().await;
@@ -146,20 +157,39 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             println!("Platform admin created: {}", user.email);
             if generated {
                 println!("One-time password: {password}");
-                println!("Sign in at {}login and change it under Your account.", config.public_url);
+                println!(
+                    "Sign in at {}login and change it under Your account.",
+                    config.public_url
+                );
             }
             Ok(())
         }
-        Command::Admin(AdminCommand::CreateTenant { name, slug, owner_email }) => {
+        Command::Admin(AdminCommand::CreateTenant {
+            name,
+            slug,
+            owner_email,
+        }) => {
             telemetry::init(&config)?;
             let state = serve::open_state(&config).await?;
-            let result = syncline_web::accounts::create_tenant_with_owner(&state, "cli", &name, slug.as_deref(), &owner_email).await;
+            let result = syncline_web::accounts::create_tenant_with_owner(
+                &state,
+                "cli",
+                &name,
+                slug.as_deref(),
+                &owner_email,
+            )
+            .await;
             state.store.close().await;
             let (tenant, invitation) = result.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-            println!("Tenant created: {} ({}, id {})", tenant.name, tenant.slug, tenant.id);
+            println!(
+                "Tenant created: {} ({}, id {})",
+                tenant.name, tenant.slug, tenant.id
+            );
             match invitation.link_if_not_emailed {
                 None => println!("Invitation emailed to {owner_email}."),
-                Some(link) => println!("Email is not configured; send this one-time invitation link to {owner_email}:\n{link}"),
+                Some(link) => println!(
+                    "Email is not configured; send this one-time invitation link to {owner_email}:\n{link}"
+                ),
             }
             Ok(())
         }

@@ -41,20 +41,33 @@ fn session_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     if let Some(secret) = &config.session_secret {
-        let bytes = STANDARD.decode(secret.expose_secret().trim()).context("SYNCLINE_SESSION_SECRET is not base64")?;
-        anyhow::ensure!(bytes.len() >= 32, "SYNCLINE_SESSION_SECRET must decode to at least 32 bytes");
+        let bytes = STANDARD
+            .decode(secret.expose_secret().trim())
+            .context("SYNCLINE_SESSION_SECRET is not base64")?;
+        anyhow::ensure!(
+            bytes.len() >= 32,
+            "SYNCLINE_SESSION_SECRET must decode to at least 32 bytes"
+        );
         return Ok(bytes);
     }
     let path = config.data_dir.join("session.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let bytes = STANDARD.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()))?;
-        anyhow::ensure!(bytes.len() >= 32, "{} holds fewer than 32 bytes", path.display());
+        let bytes = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
+        anyhow::ensure!(
+            bytes.len() >= 32,
+            "{} holds fewer than 32 bytes",
+            path.display()
+        );
         return Ok(bytes);
     }
     let mut bytes = vec![0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    write_private(&path, STANDARD.encode(&bytes).as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    write_private(&path, STANDARD.encode(&bytes).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated the session secret");
     Ok(bytes)
 }
@@ -63,7 +76,11 @@ fn session_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
 fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents)
 }
 
@@ -73,10 +90,19 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()>
 }
 
 /// Everything the web layer needs, built from configuration.
-pub fn build_state(config: &Config, store: Store, dispatcher: Arc<dyn Dispatcher>) -> anyhow::Result<AppState> {
-    let mailer = Mailer::new(config.smtp_url.as_ref().map(|u| u.expose_secret()), &config.mail_from)?;
+pub fn build_state(
+    config: &Config,
+    store: Store,
+    dispatcher: Arc<dyn Dispatcher>,
+) -> anyhow::Result<AppState> {
+    let mailer = Mailer::new(
+        config.smtp_url.as_ref().map(|u| u.expose_secret()),
+        &config.mail_from,
+    )?;
     if !mailer.delivers() {
-        tracing::warn!("SYNCLINE_SMTP_URL is not set: invitation and reset emails are written to this log instead of sent");
+        tracing::warn!(
+            "SYNCLINE_SMTP_URL is not set: invitation and reset emails are written to this log instead of sent"
+        );
     }
     let throttle = match &config.redis_url {
         Some(url) => LoginThrottle::new(
@@ -85,7 +111,12 @@ pub fn build_state(config: &Config, store: Store, dispatcher: Arc<dyn Dispatcher
         ),
         None => LoginThrottle::in_memory(),
     };
-    let settings = WebSettings { public_url: config.public_url.clone(), session_secret: session_secret(config)?, mailer, throttle };
+    let settings = WebSettings {
+        public_url: config.public_url.clone(),
+        session_secret: session_secret(config)?,
+        mailer,
+        throttle,
+    };
     Ok(AppState::new(store, dispatcher, settings))
 }
 
@@ -144,8 +175,8 @@ pub async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let web_result = if role != Role::Worker {
         let state = build_state(&config, store.clone(), Arc::clone(&dispatcher))?;
         let app = Application::build(config.listen, state)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(address = %config.listen, public_url = %config.public_url, "console at {}console", config.public_url);
         let stop = shutdown.clone();
         app.run_until_stopped(async move { stop.cancelled().await })

@@ -254,3 +254,95 @@ async fn migrate_creates_the_schema_and_is_idempotent() {
         "the tenants table exists"
     );
 }
+
+fn admin(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command.arg("admin").args(args).current_dir(dir).env_clear();
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test]
+async fn bootstrap_runs_once_and_create_tenant_prints_the_link_when_email_is_not_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = admin(
+        dir.path(),
+        &[],
+        &["bootstrap", "--email", "root@example.test"],
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("One-time password: "))
+        .expect("a one-time password is printed");
+    assert!(password.len() >= 12);
+
+    let second = admin(
+        dir.path(),
+        &[],
+        &["bootstrap", "--email", "other@example.test"],
+    );
+    assert!(!second.status.success(), "bootstrap refuses to run twice");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already exists"));
+
+    let chosen = tempfile::tempdir().unwrap();
+    let output = admin(
+        chosen.path(),
+        &[("SYNCLINE_BOOTSTRAP_PASSWORD", "chosen by the operator")],
+        &["bootstrap", "--email", "ops@example.test"],
+    );
+    assert!(output.status.success());
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("chosen by the operator"),
+        "a given password is not echoed"
+    );
+
+    let created = admin(
+        dir.path(),
+        &[],
+        &[
+            "create-tenant",
+            "--name",
+            "Globex Corporation",
+            "--owner-email",
+            "owner@globex.test",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    assert!(
+        stdout.contains("Tenant created: Globex Corporation (globex-corporation"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("http://127.0.0.1:8080/invite/"),
+        "the invitation link is printed: {stdout}"
+    );
+
+    let duplicate = admin(
+        dir.path(),
+        &[],
+        &[
+            "create-tenant",
+            "--name",
+            "Globex Corporation",
+            "--owner-email",
+            "x@globex.test",
+        ],
+    );
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("slug: This slug is taken"));
+    let listed = admin(dir.path(), &[], &["tenants"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("globex-corporation"));
+}

@@ -4,7 +4,8 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 use syncline_store::{
-    ActionKind, NewActionToken, NewAuditEntry, NewTenant, NewUser, Role, Session, Store, Tenant, TenantId, TenantStatus, User,
+    ActionKind, NewActionToken, NewAuditEntry, NewTenant, NewUser, Role, Session, Store, Tenant,
+    TenantId, TenantStatus, User,
 };
 
 use crate::auth::password::{hash_password, validate_new_password, verify_password};
@@ -20,8 +21,19 @@ pub const INVITE_LIFETIME: Duration = Duration::hours(72);
 pub const RESET_LIFETIME: Duration = Duration::hours(1);
 
 /// Writes an audit row; failures are logged, never hidden from operators, never fatal.
-pub async fn audit(store: &Store, tenant: Option<TenantId>, actor: &str, action: &str, detail: serde_json::Value) {
-    let entry = NewAuditEntry { tenant_id: tenant, actor: actor.to_owned(), action: action.to_owned(), detail };
+pub async fn audit(
+    store: &Store,
+    tenant: Option<TenantId>,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) {
+    let entry = NewAuditEntry {
+        tenant_id: tenant,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        detail,
+    };
     if let Err(error) = store.audit(&entry).await {
         tracing::error!(%error, action, "cannot write an audit row");
     }
@@ -32,10 +44,20 @@ pub fn validate_email(field: &str, email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.contains(char::is_whitespace);
-    if valid { Ok(email) } else { Err(AppError::invalid(field, "Enter an email address like name@example.com.")) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(
+            field,
+            "Enter an email address like name@example.com.",
+        ))
+    }
 }
 
 /// Derives a URL-safe slug from a name.
@@ -61,7 +83,13 @@ pub struct Invitation {
 }
 
 /// Invites `email` to `tenant` with `role` and emails the single-use link.
-pub async fn invite(state: &AppState, actor: &str, tenant: &Tenant, email: &str, role: Role) -> Result<Invitation, AppError> {
+pub async fn invite(
+    state: &AppState,
+    actor: &str,
+    tenant: &Tenant,
+    email: &str,
+    role: Role,
+) -> Result<Invitation, AppError> {
     let email = validate_email("email", email)?;
     let token = random_token();
     state
@@ -85,11 +113,25 @@ pub async fn invite(state: &AppState, actor: &str, tenant: &Tenant, email: &str,
     );
     let sent = state
         .mailer
-        .send(&email, &format!("You are invited to {} on Syncline", tenant.name), &body)
+        .send(
+            &email,
+            &format!("You are invited to {} on Syncline", tenant.name),
+            &body,
+        )
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    audit(&state.store, Some(tenant.id), actor, "invitation.create", json!({ "email": email, "role": role })).await;
-    Ok(Invitation { emailed: sent == Sent::Smtp, link_if_not_emailed: (sent == Sent::Logged).then_some(link) })
+    audit(
+        &state.store,
+        Some(tenant.id),
+        actor,
+        "invitation.create",
+        json!({ "email": email, "role": role }),
+    )
+    .await;
+    Ok(Invitation {
+        emailed: sent == Sent::Smtp,
+        link_if_not_emailed: (sent == Sent::Logged).then_some(link),
+    })
 }
 
 /// Creates a tenant and invites its owner.
@@ -103,13 +145,21 @@ pub async fn create_tenant_with_owner(
     let name = name.trim();
     let mut errors = Vec::new();
     if name.is_empty() || name.chars().count() > 120 {
-        errors.push(crate::error::FieldError { field: "name".into(), message: "Enter a name of 1 to 120 characters.".into() });
+        errors.push(crate::error::FieldError {
+            field: "name".into(),
+            message: "Enter a name of 1 to 120 characters.".into(),
+        });
     }
     let slug = match slug.map(str::trim).filter(|s| !s.is_empty()) {
         Some(given) => given.to_owned(),
         None => slugify(name),
     };
-    if slug.is_empty() || slug.len() > 48 || !slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if slug.is_empty()
+        || slug.len() > 48
+        || !slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         errors.push(crate::error::FieldError {
             field: "slug".into(),
             message: "Use 1 to 48 lower-case letters, digits and dashes.".into(),
@@ -121,26 +171,52 @@ pub async fn create_tenant_with_owner(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let tenant = state.store.create_tenant(&NewTenant { slug, name: name.to_owned() }).await.map_err(|error| {
-        if error.is_conflict_on("uq_tenants_slug") {
-            AppError::invalid("slug", "This slug is taken; choose another.")
-        } else {
-            error.into()
-        }
-    })?;
-    audit(&state.store, Some(tenant.id), actor, "tenant.create", json!({ "name": tenant.name, "slug": tenant.slug })).await;
+    let tenant = state
+        .store
+        .create_tenant(&NewTenant {
+            slug,
+            name: name.to_owned(),
+        })
+        .await
+        .map_err(|error| {
+            if error.is_conflict_on("uq_tenants_slug") {
+                AppError::invalid("slug", "This slug is taken; choose another.")
+            } else {
+                error.into()
+            }
+        })?;
+    audit(
+        &state.store,
+        Some(tenant.id),
+        actor,
+        "tenant.create",
+        json!({ "name": tenant.name, "slug": tenant.slug }),
+    )
+    .await;
     let invitation = invite(state, actor, &tenant, owner_email, Role::Owner).await?;
     Ok((tenant, invitation))
 }
 
 /// Suspends or reactivates a tenant.
-pub async fn set_tenant_status(state: &AppState, actor: &str, tenant: TenantId, status: TenantStatus) -> Result<Tenant, AppError> {
+pub async fn set_tenant_status(
+    state: &AppState,
+    actor: &str,
+    tenant: TenantId,
+    status: TenantStatus,
+) -> Result<Tenant, AppError> {
     let tenant = state.store.set_tenant_status(tenant, status).await?;
     let action = match status {
         TenantStatus::Active => "tenant.reactivate",
         TenantStatus::Suspended => "tenant.suspend",
     };
-    audit(&state.store, Some(tenant.id), actor, action, json!({ "slug": tenant.slug })).await;
+    audit(
+        &state.store,
+        Some(tenant.id),
+        actor,
+        action,
+        json!({ "slug": tenant.slug }),
+    )
+    .await;
     Ok(tenant)
 }
 
@@ -154,7 +230,11 @@ pub async fn accept_invitation(
     confirm: &str,
 ) -> Result<User, AppError> {
     let hash = token_hash(token);
-    let pending = state.store.peek_action_token(ActionKind::Invite, &hash).await?.ok_or(AppError::NotFound)?;
+    let pending = state
+        .store
+        .peek_action_token(ActionKind::Invite, &hash)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let existing = state.store.user_by_email(&pending.email).await?;
     let needs_password = existing.as_ref().is_none_or(|(user, _)| !user.has_password);
     let password_hash = if needs_password {
@@ -164,9 +244,15 @@ pub async fn accept_invitation(
         None
     };
     // Use the token only now that the input is valid, atomically: a second click loses.
-    let taken = state.store.take_action_token(ActionKind::Invite, &hash).await?.ok_or(AppError::NotFound)?;
+    let taken = state
+        .store
+        .take_action_token(ActionKind::Invite, &hash)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let (Some(tenant_id), Some(role)) = (taken.tenant_id, taken.role) else {
-        return Err(AppError::Internal("invitation without tenant or role".into()));
+        return Err(AppError::Internal(
+            "invitation without tenant or role".into(),
+        ));
     };
     let user = match existing {
         Some((user, _)) => {
@@ -177,22 +263,40 @@ pub async fn accept_invitation(
         }
         None => {
             let name = display_name.trim();
-            let name = if name.is_empty() { taken.email.split('@').next().unwrap_or("") } else { name };
+            let name = if name.is_empty() {
+                taken.email.split('@').next().unwrap_or("")
+            } else {
+                name
+            };
             state
                 .store
-                .create_user(&NewUser { email: taken.email.clone(), display_name: name.to_owned(), password_hash, is_platform_admin: false })
+                .create_user(&NewUser {
+                    email: taken.email.clone(),
+                    display_name: name.to_owned(),
+                    password_hash,
+                    is_platform_admin: false,
+                })
                 .await?
         }
     };
     state.store.upsert_member(tenant_id, user.id, role).await?;
-    audit(&state.store, Some(tenant_id), &user.email, "invitation.accept", json!({ "role": role })).await;
+    audit(
+        &state.store,
+        Some(tenant_id),
+        &user.email,
+        "invitation.accept",
+        json!({ "role": role }),
+    )
+    .await;
     Ok(user)
 }
 
 /// Emails a password-reset link if the account exists; says the same either way.
 pub async fn request_password_reset(state: &AppState, email: &str) -> Result<(), AppError> {
     let email = validate_email("email", email)?;
-    let Some((user, _)) = state.store.user_by_email(&email).await? else { return Ok(()) };
+    let Some((user, _)) = state.store.user_by_email(&email).await? else {
+        return Ok(());
+    };
     let token = random_token();
     state
         .store
@@ -212,34 +316,78 @@ pub async fn request_password_reset(state: &AppState, email: &str) -> Result<(),
          the link works once, for one hour:\n\n{link}\n\nIf it was not you, ignore this message: your password is unchanged.\n",
         user.display_name
     );
-    if let Err(error) = state.mailer.send(&user.email, "Reset your Syncline password", &body).await {
+    if let Err(error) = state
+        .mailer
+        .send(&user.email, "Reset your Syncline password", &body)
+        .await
+    {
         tracing::error!(%error, "password reset email failed");
     }
-    audit(&state.store, None, &user.email, "password.reset_requested", json!({})).await;
+    audit(
+        &state.store,
+        None,
+        &user.email,
+        "password.reset_requested",
+        json!({}),
+    )
+    .await;
     Ok(())
 }
 
 /// Sets a new password through a reset link; ends every session of the user.
-pub async fn reset_password(state: &AppState, token: &str, password: &str, confirm: &str) -> Result<User, AppError> {
+pub async fn reset_password(
+    state: &AppState,
+    token: &str,
+    password: &str,
+    confirm: &str,
+) -> Result<User, AppError> {
     validate_new_password(password, confirm)?;
     let hash = hash_password(password.to_owned()).await?;
-    let taken = state.store.take_action_token(ActionKind::Reset, &token_hash(token)).await?.ok_or(AppError::NotFound)?;
-    let (user, _) = state.store.user_by_email(&taken.email).await?.ok_or(AppError::NotFound)?;
+    let taken = state
+        .store
+        .take_action_token(ActionKind::Reset, &token_hash(token))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (user, _) = state
+        .store
+        .user_by_email(&taken.email)
+        .await?
+        .ok_or(AppError::NotFound)?;
     state.store.set_password(user.id, &hash).await?;
     audit(&state.store, None, &user.email, "password.reset", json!({})).await;
     Ok(user)
 }
 
 /// Changes a signed-in user's password after checking the current one; ends all their sessions.
-pub async fn change_password(state: &AppState, user: &User, current: &str, password: &str, confirm: &str) -> Result<(), AppError> {
-    let (_, stored) = state.store.user_by_email(&user.email).await?.ok_or(AppError::Unauthorized)?;
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    current: &str,
+    password: &str,
+    confirm: &str,
+) -> Result<(), AppError> {
+    let (_, stored) = state
+        .store
+        .user_by_email(&user.email)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     if !verify_password(current.to_owned(), stored).await? {
-        return Err(AppError::invalid("current", "The current password is wrong."));
+        return Err(AppError::invalid(
+            "current",
+            "The current password is wrong.",
+        ));
     }
     validate_new_password(password, confirm)?;
     let hash = hash_password(password.to_owned()).await?;
     state.store.set_password(user.id, &hash).await?;
-    audit(&state.store, None, &user.email, "password.change", json!({})).await;
+    audit(
+        &state.store,
+        None,
+        &user.email,
+        "password.change",
+        json!({}),
+    )
+    .await;
     Ok(())
 }
 
@@ -257,11 +405,23 @@ pub struct LoggedIn {
 pub const LOGIN_FAILED: &str = "Wrong email or password.";
 
 /// Checks credentials under the brute-force throttle and starts a session.
-pub async fn login(state: &AppState, email: &str, password: &str, address: &str) -> Result<LoggedIn, AppError> {
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    address: &str,
+) -> Result<LoggedIn, AppError> {
     let email = email.trim().to_lowercase();
     match state.throttle.check(&email, address).await {
         Verdict::Refuse(retry_after) => {
-            audit(&state.store, None, &email, "login.throttled", json!({ "address": address })).await;
+            audit(
+                &state.store,
+                None,
+                &email,
+                "login.throttled",
+                json!({ "address": address }),
+            )
+            .await;
             return Err(AppError::TooManyRequests(retry_after));
         }
         Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
@@ -276,45 +436,110 @@ pub async fn login(state: &AppState, email: &str, password: &str, address: &str)
         state.throttle.failed(&email, address).await;
         // Failures land in the audit log of every tenant the account belongs to.
         let tenants: Vec<Option<TenantId>> = match &user {
-            Some(user) => state.store.memberships_of(user.id).await?.into_iter().map(|(t, _)| Some(t.id)).collect(),
+            Some(user) => state
+                .store
+                .memberships_of(user.id)
+                .await?
+                .into_iter()
+                .map(|(t, _)| Some(t.id))
+                .collect(),
             None => Vec::new(),
         };
-        let tenants = if tenants.is_empty() { vec![None] } else { tenants };
+        let tenants = if tenants.is_empty() {
+            vec![None]
+        } else {
+            tenants
+        };
         for tenant in tenants {
-            audit(&state.store, tenant, &email, "login.failure", json!({ "address": address })).await;
+            audit(
+                &state.store,
+                tenant,
+                &email,
+                "login.failure",
+                json!({ "address": address }),
+            )
+            .await;
         }
         return Err(AppError::invalid("password", LOGIN_FAILED));
     };
     let memberships = state.store.memberships_of(user.id).await?;
-    let active: Vec<(Tenant, Role)> = memberships.iter().filter(|(t, _)| t.status == TenantStatus::Active).cloned().collect();
+    let active: Vec<(Tenant, Role)> = memberships
+        .iter()
+        .filter(|(t, _)| t.status == TenantStatus::Active)
+        .cloned()
+        .collect();
     if active.is_empty() && !user.is_platform_admin {
         let tenant = memberships.first().map(|(t, _)| t.id);
-        audit(&state.store, tenant, &user.email, "login.refused_suspended", json!({ "address": address })).await;
-        return Err(AppError::Forbidden("Your company's Syncline account is suspended. Contact your administrator.".into()));
+        audit(
+            &state.store,
+            tenant,
+            &user.email,
+            "login.refused_suspended",
+            json!({ "address": address }),
+        )
+        .await;
+        return Err(AppError::Forbidden(
+            "Your company's Syncline account is suspended. Contact your administrator.".into(),
+        ));
     }
     state.throttle.succeeded(&email, address).await;
     let tenant = (active.len() == 1).then(|| active[0].0.id);
-    let session = state.store.create_session(user.id, tenant, Utc::now() + SESSION_LIFETIME).await?;
+    let session = state
+        .store
+        .create_session(user.id, tenant, Utc::now() + SESSION_LIFETIME)
+        .await?;
     for (tenant, _) in &active {
-        audit(&state.store, Some(tenant.id), &user.email, "login.success", json!({ "address": address })).await;
+        audit(
+            &state.store,
+            Some(tenant.id),
+            &user.email,
+            "login.success",
+            json!({ "address": address }),
+        )
+        .await;
     }
     if active.is_empty() {
-        audit(&state.store, None, &user.email, "login.success", json!({ "address": address })).await;
+        audit(
+            &state.store,
+            None,
+            &user.email,
+            "login.success",
+            json!({ "address": address }),
+        )
+        .await;
     }
-    Ok(LoggedIn { user, session, tenants: active })
+    Ok(LoggedIn {
+        user,
+        session,
+        tenants: active,
+    })
 }
 
 /// Creates the first platform administrator; refuses when one exists.
 pub async fn bootstrap_admin(store: &Store, email: &str, password: &str) -> Result<User, AppError> {
     if store.count_platform_admins().await? > 0 {
-        return Err(AppError::Conflict("a platform administrator already exists; bootstrap runs once".into()));
+        return Err(AppError::Conflict(
+            "a platform administrator already exists; bootstrap runs once".into(),
+        ));
     }
     let email = validate_email("email", email)?;
     validate_new_password(password, password)?;
     let hash = hash_password(password.to_owned()).await?;
     let user = store
-        .create_user(&NewUser { email: email.clone(), display_name: "Platform admin".into(), password_hash: Some(hash), is_platform_admin: true })
+        .create_user(&NewUser {
+            email: email.clone(),
+            display_name: "Platform admin".into(),
+            password_hash: Some(hash),
+            is_platform_admin: true,
+        })
         .await?;
-    audit(store, None, "cli", "admin.bootstrap", json!({ "email": email })).await;
+    audit(
+        store,
+        None,
+        "cli",
+        "admin.bootstrap",
+        json!({ "email": email }),
+    )
+    .await;
     Ok(user)
 }

@@ -47,7 +47,10 @@ pub enum AppError {
 impl AppError {
     /// One invalid field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        AppError::Validation(vec![FieldError { field: field.to_owned(), message: message.into() }])
+        AppError::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
     }
 
     /// The HTTP status.
@@ -81,7 +84,9 @@ impl AppError {
     /// The message safe to show a client.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+            AppError::Internal(_) => {
+                "Something went wrong on our side; it has been logged.".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -115,7 +120,9 @@ impl AppError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         if matches!(self, AppError::Unauthorized) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
     }
 }
@@ -143,7 +150,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log_if_internal();
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code().to_owned(), message: self.public_message(), fields: self.fields().to_vec() },
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.public_message(),
+                fields: self.fields().to_vec(),
+            },
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
         self.decorate(&mut response);
@@ -160,7 +171,9 @@ impl From<StoreError> for AppError {
                 "uq_users_email" => "a user with this email already exists".to_owned(),
                 _ => "this conflicts with an existing record".to_owned(),
             }),
-            other => AppError::Internal(format!("{other}: {:?}", std::error::Error::source(&other))),
+            other => {
+                AppError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
+            }
         }
     }
 }

@@ -56,8 +56,12 @@ impl Mailer {
     /// SMTP when a URL is given (`smtp://host:port`, `smtps://…`, `?tls=required` for STARTTLS),
     /// otherwise the log.
     pub fn new(smtp_url: Option<&str>, from: &str) -> Result<Mailer, MailError> {
-        let Some(url) = smtp_url else { return Ok(Mailer::Log) };
-        let from: Mailbox = from.parse().map_err(|e: lettre::address::AddressError| MailError::From(e.to_string()))?;
+        let Some(url) = smtp_url else {
+            return Ok(Mailer::Log);
+        };
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| MailError::From(e.to_string()))?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| MailError::Url(e.to_string()))?
             .timeout(Some(std::time::Duration::from_secs(10)))
@@ -74,11 +78,17 @@ impl Mailer {
     pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<Sent, MailError> {
         match self {
             Mailer::Log => {
-                tracing::warn!(to, subject, "SYNCLINE_SMTP_URL is not set: this email was not sent; its text follows\n{body}");
+                tracing::warn!(
+                    to,
+                    subject,
+                    "SYNCLINE_SMTP_URL is not set: this email was not sent; its text follows\n{body}"
+                );
                 Ok(Sent::Logged)
             }
             Mailer::Smtp { transport, from } => {
-                let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
+                let to: Mailbox = to
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?;
                 let message = Message::builder()
                     .from(from.clone())
                     .to(to)
@@ -86,7 +96,10 @@ impl Mailer {
                     .header(lettre::message::header::ContentType::TEXT_PLAIN)
                     .body(body.to_owned())
                     .map_err(|e| MailError::Build(e.to_string()))?;
-                transport.send(message).await.map_err(|e| MailError::Send(e.to_string()))?;
+                transport
+                    .send(message)
+                    .await
+                    .map_err(|e| MailError::Send(e.to_string()))?;
                 Ok(Sent::Smtp)
             }
         }

@@ -1,64 +1,21 @@
-//! Health, readiness and the console's placeholder through real HTTP, on both backends.
+//! Health, readiness and the console's entry through real HTTP, on both backends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+mod common;
+
 use std::sync::Arc;
 
-use syncline_runner::{Dispatcher, InProcessDispatcher, RedisDispatcher, RedisDispatcherOptions};
-use syncline_store::testing::{self, TestDatabase};
-use syncline_web::{AppState, Application};
+use common::{Mode, spawn_app};
+use syncline_runner::{RedisDispatcher, RedisDispatcherOptions};
+use syncline_store::testing;
+use syncline_web::auth::throttle::LoginThrottle;
+use syncline_web::mail::Mailer;
+use syncline_web::{AppState, Application, WebSettings};
 use tokio_util::sync::CancellationToken;
 
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    stop: CancellationToken,
-    _db: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn spawn_app(db: TestDatabase, dispatcher: Arc<dyn Dispatcher>) -> TestApp {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let state = AppState::new(db.store.clone(), dispatcher);
-    let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
-    TestApp {
-        base,
-        client: reqwest::Client::new(),
-        stop,
-        _db: db,
-    }
-}
-
-fn redis_url() -> String {
-    std::env::var("SYNCLINE_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| {
-            panic!("SYNCLINE_TEST_REDIS_URL is not set: run tests/run.sh, which starts Redis.")
-        })
-}
-
-async fn get_json(
-    app: &TestApp,
-    path: &str,
-) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
-    let response = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
+async fn get_json(url: String) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let response = reqwest::get(url).await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, response.json().await.unwrap(), headers)
@@ -66,12 +23,8 @@ async fn get_json(
 
 #[tokio::test]
 async fn embedded_default_is_healthy_and_ready() {
-    let app = spawn_app(
-        testing::sqlite().await,
-        Arc::new(InProcessDispatcher::new()),
-    )
-    .await;
-    let (status, body, headers) = get_json(&app, "/healthz").await;
+    let app = spawn_app(Mode::Embedded).await;
+    let (status, body, headers) = get_json(app.url("/healthz")).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     let request_id = headers
@@ -79,7 +32,7 @@ async fn embedded_default_is_healthy_and_ready() {
         .expect("every response carries a request id");
     assert_eq!(request_id.len(), 36, "a UUID: {request_id:?}");
 
-    let (status, body, _) = get_json(&app, "/readyz").await;
+    let (status, body, _) = get_json(app.url("/readyz")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["sqlite"], "ok");
     assert_eq!(body["checks"]["in-process"], "ok");
@@ -87,14 +40,9 @@ async fn embedded_default_is_healthy_and_ready() {
 
 #[tokio::test]
 async fn request_id_sent_by_the_caller_is_kept() {
-    let app = spawn_app(
-        testing::sqlite().await,
-        Arc::new(InProcessDispatcher::new()),
-    )
-    .await;
-    let response = app
-        .client
-        .get(format!("{}/healthz", app.base))
+    let app = spawn_app(Mode::Embedded).await;
+    let response = reqwest::Client::new()
+        .get(app.url("/healthz"))
         .header("x-request-id", "abc-123")
         .send()
         .await
@@ -104,9 +52,8 @@ async fn request_id_sent_by_the_caller_is_kept() {
 
 #[tokio::test]
 async fn cluster_mode_is_ready_with_postgres_and_redis() {
-    let dispatcher = RedisDispatcher::new(RedisDispatcherOptions::new(redis_url())).unwrap();
-    let app = spawn_app(testing::postgres().await, Arc::new(dispatcher)).await;
-    let (status, body, _) = get_json(&app, "/readyz").await;
+    let app = spawn_app(Mode::Cluster).await;
+    let (status, body, _) = get_json(app.url("/readyz")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["postgres"], "ok");
     assert_eq!(body["checks"]["redis"], "ok");
@@ -114,6 +61,7 @@ async fn cluster_mode_is_ready_with_postgres_and_redis() {
 
 #[tokio::test]
 async fn readiness_names_redis_when_it_is_down() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -123,46 +71,49 @@ async fn readiness_names_redis_when_it_is_down() {
         "redis://127.0.0.1:{closed}"
     )))
     .unwrap();
-    let app = spawn_app(testing::postgres().await, Arc::new(dispatcher)).await;
-    let (status, body, _) = get_json(&app, "/readyz").await;
+    let db = testing::postgres().await;
+    let settings = WebSettings {
+        public_url: "http://127.0.0.1".parse().unwrap(),
+        session_secret: common::SESSION_SECRET.to_vec(),
+        mailer: Mailer::new(None, "x@y.z").unwrap(),
+        throttle: LoginThrottle::in_memory(),
+    };
+    let app = Application::build(
+        "127.0.0.1:0".parse().unwrap(),
+        AppState::new(db.store.clone(), Arc::new(dispatcher), settings),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+
+    let (status, body, _) = get_json(format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["failing"], serde_json::json!(["redis"]));
     assert_eq!(body["checks"]["postgres"], "ok");
-    let (status, _, _) = get_json(&app, "/healthz").await;
+    let (status, _, _) = get_json(format!("{base}/healthz")).await;
     assert_eq!(status, 200, "liveness does not depend on Redis");
+    stop.cancel();
 }
 
 #[tokio::test]
-async fn console_placeholder_and_its_stylesheet_are_served_by_the_binary() {
-    let app = spawn_app(
-        testing::sqlite().await,
-        Arc::new(InProcessDispatcher::new()),
-    )
-    .await;
-    let page = app
-        .client
-        .get(format!("{}/", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200, "/ redirects to the console");
-    assert_eq!(page.url().path(), "/console");
+async fn the_console_asks_strangers_to_sign_in_and_serves_its_own_assets() {
+    let app = spawn_app(Mode::Embedded).await;
+    let page = reqwest::get(app.url("/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.url().path(), "/login", "/ → /console → sign in");
     let html = page.text().await.unwrap();
-    assert!(html.contains("<title>Welcome · Syncline</title>"), "{html}");
-    assert!(html.contains("SQLite"));
-    let css = app
-        .client
-        .get(format!("{}/static/app.css", app.base))
-        .send()
-        .await
-        .unwrap();
+    assert!(html.contains("<title>Sign in · Syncline</title>"), "{html}");
+    let css = reqwest::get(app.url("/static/app.css")).await.unwrap();
     assert_eq!(css.status(), 200);
     assert_eq!(css.headers()["content-type"], "text/css");
-    let missing = app
-        .client
-        .get(format!("{}/static/nope.js", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        reqwest::get(app.url("/static/nope.js"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }

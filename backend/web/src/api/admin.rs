@@ -68,9 +68,20 @@ pub struct CreatedTenant {
 
 /// Every tenant with status and user count.
 #[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "platform", responses((status = 200, body = [TenantView]), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn list_tenants(State(state): State<AppState>, ApiActor(actor): ApiActor) -> Result<Json<Vec<TenantView>>, AppError> {
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<Vec<TenantView>>, AppError> {
     actor.require_platform_admin()?;
-    Ok(Json(state.store.tenant_summaries().await?.into_iter().map(TenantView::from).collect()))
+    Ok(Json(
+        state
+            .store
+            .tenant_summaries()
+            .await?
+            .into_iter()
+            .map(TenantView::from)
+            .collect(),
+    ))
 }
 
 /// Creates a tenant and invites its owner.
@@ -82,13 +93,30 @@ pub async fn create_tenant(
     ApiJson(request): ApiJson<NewTenantRequest>,
 ) -> Result<(StatusCode, Json<CreatedTenant>), AppError> {
     actor.require_platform_admin()?;
-    let (tenant, invitation) =
-        create_tenant_with_owner(&state, &actor.label(), &request.name, request.slug.as_deref(), &request.owner_email).await?;
+    let (tenant, invitation) = create_tenant_with_owner(
+        &state,
+        &actor.label(),
+        &request.name,
+        request.slug.as_deref(),
+        &request.owner_email,
+    )
+    .await?;
     let view = TenantView::from(TenantSummary { tenant, users: 0 });
-    Ok((StatusCode::CREATED, Json(CreatedTenant { tenant: view, invitation_emailed: invitation.emailed })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTenant {
+            tenant: view,
+            invitation_emailed: invitation.emailed,
+        }),
+    ))
 }
 
-async fn change_status(state: &AppState, actor: &crate::auth::Actor, id: uuid::Uuid, status: TenantStatus) -> Result<StatusCode, AppError> {
+async fn change_status(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    id: uuid::Uuid,
+    status: TenantStatus,
+) -> Result<StatusCode, AppError> {
     actor.require_platform_admin()?;
     set_tenant_status(state, &actor.label(), TenantId(id), status).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -97,22 +125,46 @@ async fn change_status(state: &AppState, actor: &crate::auth::Actor, id: uuid::U
 /// Suspends a tenant: its users cannot log in and its pairs stop; webhooks are still stored.
 #[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant_id}/suspend", tag = "platform", params(("tenant_id" = uuid::Uuid, Path, description = "Tenant id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn suspend_tenant(State(state): State<AppState>, ApiActor(actor): ApiActor, Path(tenant_id): Path<uuid::Uuid>) -> Result<StatusCode, AppError> {
+pub async fn suspend_tenant(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(tenant_id): Path<uuid::Uuid>,
+) -> Result<StatusCode, AppError> {
     change_status(&state, &actor, tenant_id, TenantStatus::Suspended).await
 }
 
 /// Reactivates a suspended tenant.
 #[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant_id}/reactivate", tag = "platform", params(("tenant_id" = uuid::Uuid, Path, description = "Tenant id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn reactivate_tenant(State(state): State<AppState>, ApiActor(actor): ApiActor, Path(tenant_id): Path<uuid::Uuid>) -> Result<StatusCode, AppError> {
+pub async fn reactivate_tenant(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(tenant_id): Path<uuid::Uuid>,
+) -> Result<StatusCode, AppError> {
     change_status(&state, &actor, tenant_id, TenantStatus::Active).await
 }
 
 /// A tenant's audit log, for platform admins.
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant_id}/audit-log", tag = "platform", params(("tenant_id" = uuid::Uuid, Path, description = "Tenant id")),
     responses((status = 200, body = [AuditView]), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn tenant_audit_log(State(state): State<AppState>, ApiActor(actor): ApiActor, Path(tenant_id): Path<uuid::Uuid>) -> Result<Json<Vec<AuditView>>, AppError> {
+pub async fn tenant_audit_log(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(tenant_id): Path<uuid::Uuid>,
+) -> Result<Json<Vec<AuditView>>, AppError> {
     actor.require_platform_admin()?;
-    let tenant = state.store.tenant(TenantId(tenant_id)).await?.ok_or(AppError::NotFound)?;
-    Ok(Json(state.store.tenant_audit_log(tenant.id, 500).await?.into_iter().map(AuditView::from).collect()))
+    let tenant = state
+        .store
+        .tenant(TenantId(tenant_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(
+        state
+            .store
+            .tenant_audit_log(tenant.id, 500)
+            .await?
+            .into_iter()
+            .map(AuditView::from)
+            .collect(),
+    ))
 }

@@ -26,13 +26,30 @@ pub struct AuditView {
 
 impl From<AuditEntry> for AuditView {
     fn from(entry: AuditEntry) -> Self {
-        AuditView { id: entry.id, actor: entry.actor, action: entry.action, detail: entry.detail.0, created_at: entry.created_at }
+        AuditView {
+            id: entry.id,
+            actor: entry.actor,
+            action: entry.action,
+            detail: entry.detail.0,
+            created_at: entry.created_at,
+        }
     }
 }
 
 /// The tenant's audit log, newest first (owners only).
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "audit", responses((status = 200, body = [AuditView]), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn tenant_audit_log(State(state): State<AppState>, ApiActor(actor): ApiActor) -> Result<Json<Vec<AuditView>>, AppError> {
+pub async fn tenant_audit_log(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<Vec<AuditView>>, AppError> {
     let context = actor.require(Permission::ViewAudit)?;
-    Ok(Json(state.store.tenant_audit_log(context.tenant.id, 500).await?.into_iter().map(AuditView::from).collect()))
+    Ok(Json(
+        state
+            .store
+            .tenant_audit_log(context.tenant.id, 500)
+            .await?
+            .into_iter()
+            .map(AuditView::from)
+            .collect(),
+    ))
 }

@@ -72,13 +72,21 @@ pub struct CreatedKey {
 }
 
 /// Creates a key for the actor's tenant; returns the secret once.
-pub(crate) async fn create(state: &AppState, actor: &Actor, name: &str, role: &str) -> Result<(String, ApiKey), AppError> {
+pub(crate) async fn create(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    role: &str,
+) -> Result<(String, ApiKey), AppError> {
     let context = actor.require(Permission::Manage)?;
     let role = parse_role(role)?;
     check_can_grant(context, role)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(AppError::invalid("name", "Enter a name of 1 to 80 characters."));
+        return Err(AppError::invalid(
+            "name",
+            "Enter a name of 1 to 80 characters.",
+        ));
     }
     let secret = format!("{KEY_PREFIX}{}", random_token());
     let prefix: String = secret.chars().take(KEY_PREFIX.len() + 6).collect();
@@ -86,26 +94,61 @@ pub(crate) async fn create(state: &AppState, actor: &Actor, name: &str, role: &s
         .store
         .create_api_key(
             context.tenant.id,
-            &NewApiKey { name: name.to_owned(), role, prefix, key_hash: token_hash(&secret), created_by: actor.label() },
+            &NewApiKey {
+                name: name.to_owned(),
+                role,
+                prefix,
+                key_hash: token_hash(&secret),
+                created_by: actor.label(),
+            },
         )
         .await?;
-    audit(&state.store, Some(context.tenant.id), &actor.label(), "api_key.create", json!({ "key_id": key.id, "name": key.name, "role": role })).await;
+    audit(
+        &state.store,
+        Some(context.tenant.id),
+        &actor.label(),
+        "api_key.create",
+        json!({ "key_id": key.id, "name": key.name, "role": role }),
+    )
+    .await;
     Ok((secret, key))
 }
 
 /// Revokes one of the actor's tenant's keys.
-pub(crate) async fn revoke(state: &AppState, actor: &Actor, id: ApiKeyId) -> Result<ApiKey, AppError> {
+pub(crate) async fn revoke(
+    state: &AppState,
+    actor: &Actor,
+    id: ApiKeyId,
+) -> Result<ApiKey, AppError> {
     let context = actor.require(Permission::Manage)?;
     let key = state.store.revoke_api_key(context.tenant.id, id).await?;
-    audit(&state.store, Some(context.tenant.id), &actor.label(), "api_key.revoke", json!({ "key_id": key.id, "name": key.name })).await;
+    audit(
+        &state.store,
+        Some(context.tenant.id),
+        &actor.label(),
+        "api_key.revoke",
+        json!({ "key_id": key.id, "name": key.name }),
+    )
+    .await;
     Ok(key)
 }
 
 /// The tenant's API keys (metadata only).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, body = [ApiKeyView])))]
-pub async fn list_keys(State(state): State<AppState>, ApiActor(actor): ApiActor) -> Result<Json<Vec<ApiKeyView>>, AppError> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<Vec<ApiKeyView>>, AppError> {
     let context = actor.require(Permission::View)?;
-    Ok(Json(state.store.list_api_keys(context.tenant.id).await?.into_iter().map(ApiKeyView::from).collect()))
+    Ok(Json(
+        state
+            .store
+            .list_api_keys(context.tenant.id)
+            .await?
+            .into_iter()
+            .map(ApiKeyView::from)
+            .collect(),
+    ))
 }
 
 /// Creates an API key; the response holds the secret, shown only this once.
@@ -117,7 +160,13 @@ pub async fn create_key(
     ApiJson(request): ApiJson<NewKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedKey>), AppError> {
     let (secret, key) = create(&state, &actor, &request.name, &request.role).await?;
-    Ok((StatusCode::CREATED, Json(CreatedKey { key: secret, api_key: key.into() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key: secret,
+            api_key: key.into(),
+        }),
+    ))
 }
 
 /// One API key's metadata.
@@ -129,7 +178,11 @@ pub async fn get_key(
     Path(key_id): Path<uuid::Uuid>,
 ) -> Result<Json<ApiKeyView>, AppError> {
     let context = actor.require(Permission::View)?;
-    let key = state.store.api_key(context.tenant.id, ApiKeyId(key_id)).await?.ok_or(AppError::NotFound)?;
+    let key = state
+        .store
+        .api_key(context.tenant.id, ApiKeyId(key_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(Json(key.into()))
 }
 

@@ -37,7 +37,11 @@ pub async fn me(ApiActor(actor): ApiActor) -> Result<Json<Me>, AppError> {
     Ok(Json(Me {
         email: actor.user.as_ref().map(|u| u.email.clone()),
         api_key: actor.api_key.as_ref().map(|k| k.name.clone()),
-        tenant: actor.tenant.as_ref().map(|t| TenantRef { id: t.tenant.id.0, slug: t.tenant.slug.clone(), name: t.tenant.name.clone() }),
+        tenant: actor.tenant.as_ref().map(|t| TenantRef {
+            id: t.tenant.id.0,
+            slug: t.tenant.slug.clone(),
+            name: t.tenant.name.clone(),
+        }),
         role: actor.tenant.as_ref().map(|t| t.role.to_string()),
         platform_admin: actor.is_platform_admin(),
     }))

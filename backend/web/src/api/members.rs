@@ -68,29 +68,52 @@ pub struct InvitationSent {
 }
 
 pub(crate) fn parse_role(value: &str) -> Result<Role, AppError> {
-    Role::parse(value.trim()).ok_or_else(|| AppError::invalid("role", "Choose owner, admin, operator or viewer."))
+    Role::parse(value.trim())
+        .ok_or_else(|| AppError::invalid("role", "Choose owner, admin, operator or viewer."))
 }
 
 /// Only owners hand out or take away ownership.
 pub(crate) fn check_can_grant(context: &TenantContext, role: Role) -> Result<(), AppError> {
     if role > context.role {
-        return Err(AppError::Forbidden(format!("You cannot grant a role above your own ({}).", context.role)));
+        return Err(AppError::Forbidden(format!(
+            "You cannot grant a role above your own ({}).",
+            context.role
+        )));
     }
     Ok(())
 }
 
 /// Changes a member's role, enforcing the ownership rules.
-pub(crate) async fn change_role(state: &AppState, actor: &Actor, user: UserId, role: Role) -> Result<(), AppError> {
+pub(crate) async fn change_role(
+    state: &AppState,
+    actor: &Actor,
+    user: UserId,
+    role: Role,
+) -> Result<(), AppError> {
     let context = actor.require(Permission::Manage)?;
     let tenant = context.tenant.id;
-    let current = state.store.membership(tenant, user).await?.ok_or(AppError::NotFound)?;
+    let current = state
+        .store
+        .membership(tenant, user)
+        .await?
+        .ok_or(AppError::NotFound)?;
     check_can_grant(context, role)?;
     check_can_grant(context, current)?;
-    if current == Role::Owner && role != Role::Owner && state.store.count_owners(tenant).await? <= 1 {
-        return Err(AppError::Conflict("The last owner cannot be demoted; make someone else owner first.".into()));
+    if current == Role::Owner && role != Role::Owner && state.store.count_owners(tenant).await? <= 1
+    {
+        return Err(AppError::Conflict(
+            "The last owner cannot be demoted; make someone else owner first.".into(),
+        ));
     }
     state.store.set_member_role(tenant, user, role).await?;
-    audit(&state.store, Some(tenant), &actor.label(), "member.role_change", json!({ "user_id": user, "from": current, "to": role })).await;
+    audit(
+        &state.store,
+        Some(tenant),
+        &actor.label(),
+        "member.role_change",
+        json!({ "user_id": user, "from": current, "to": role }),
+    )
+    .await;
     Ok(())
 }
 
@@ -98,27 +121,50 @@ pub(crate) async fn change_role(state: &AppState, actor: &Actor, user: UserId, r
 pub(crate) async fn remove(state: &AppState, actor: &Actor, user: UserId) -> Result<(), AppError> {
     let context = actor.require(Permission::Manage)?;
     let tenant = context.tenant.id;
-    let current = state.store.membership(tenant, user).await?.ok_or(AppError::NotFound)?;
+    let current = state
+        .store
+        .membership(tenant, user)
+        .await?
+        .ok_or(AppError::NotFound)?;
     check_can_grant(context, current)?;
     if current == Role::Owner && state.store.count_owners(tenant).await? <= 1 {
-        return Err(AppError::Conflict("The last owner cannot be removed.".into()));
+        return Err(AppError::Conflict(
+            "The last owner cannot be removed.".into(),
+        ));
     }
     state.store.remove_member(tenant, user).await?;
-    audit(&state.store, Some(tenant), &actor.label(), "member.remove", json!({ "user_id": user, "role": current })).await;
+    audit(
+        &state.store,
+        Some(tenant),
+        &actor.label(),
+        "member.remove",
+        json!({ "user_id": user, "role": current }),
+    )
+    .await;
     Ok(())
 }
 
 /// Sends an invitation, checking the inviter may grant the role.
-pub(crate) async fn send_invitation(state: &AppState, actor: &Actor, email: &str, role: &str) -> Result<bool, AppError> {
+pub(crate) async fn send_invitation(
+    state: &AppState,
+    actor: &Actor,
+    email: &str,
+    role: &str,
+) -> Result<bool, AppError> {
     let context = actor.require(Permission::Manage)?;
     let role = parse_role(role)?;
     check_can_grant(context, role)?;
-    Ok(invite(state, &actor.label(), &context.tenant, email, role).await?.emailed)
+    Ok(invite(state, &actor.label(), &context.tenant, email, role)
+        .await?
+        .emailed)
 }
 
 /// People in the tenant.
 #[utoipa::path(get, path = "/api/v1/members", tag = "members", responses((status = 200, body = [MemberView])))]
-pub async fn list_members(State(state): State<AppState>, ApiActor(actor): ApiActor) -> Result<Json<Vec<MemberView>>, AppError> {
+pub async fn list_members(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<Vec<MemberView>>, AppError> {
     let context = actor.require(Permission::View)?;
     let members = state.store.tenant_members(context.tenant.id).await?;
     Ok(Json(

@@ -40,7 +40,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -50,7 +53,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::me))
         .routes(routes!(members::list_members))
         .routes(routes!(members::update_member, members::remove_member))
-        .routes(routes!(members::list_invitations, members::create_invitation))
+        .routes(routes!(
+            members::list_invitations,
+            members::create_invitation
+        ))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::get_key, keys::revoke_key))
         .routes(routes!(audit_log::tenant_audit_log))
@@ -66,11 +72,17 @@ pub(crate) fn router() -> Router<AppState> {
     let (router, document) = routes();
     let document = std::sync::Arc::new(document);
     router
-        .route("/api/v1/openapi.json", get(move || {
-            let document = std::sync::Arc::clone(&document);
-            async move { Json(document.as_ref().clone()) }
-        }))
-        .route("/api/v1/{*rest}", axum::routing::any(|| async { AppError::NotFound }))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let document = std::sync::Arc::clone(&document);
+                async move { Json(document.as_ref().clone()) }
+            }),
+        )
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async { AppError::NotFound }),
+        )
 }
 
 /// `axum::Json` with our error format for malformed bodies.
@@ -89,9 +101,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
-        JsonRejection::JsonDataError(error) => AppError::BadRequest(format!("Invalid request body: {}", error.body_text())),
-        JsonRejection::JsonSyntaxError(_) => AppError::BadRequest("The request body is not valid JSON.".into()),
-        JsonRejection::MissingJsonContentType(_) => AppError::BadRequest("Send the body as application/json.".into()),
+        JsonRejection::JsonDataError(error) => {
+            AppError::BadRequest(format!("Invalid request body: {}", error.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            AppError::BadRequest("The request body is not valid JSON.".into())
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            AppError::BadRequest("Send the body as application/json.".into())
+        }
         other => AppError::BadRequest(other.body_text()),
     }
 }

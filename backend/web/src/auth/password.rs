@@ -18,7 +18,9 @@ fn hasher() -> Argon2<'static> {
 pub async fn hash_password(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        hasher().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string())
+        hasher()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
     })
     .await
     .map_err(|e| AppError::Internal(format!("hashing task: {e}")))?
@@ -33,7 +35,10 @@ fn decoy_hash() -> String {
     DECOY_HASH
         .get_or_init(|| {
             let salt = SaltString::generate(&mut OsRng);
-            hasher().hash_password(crate::auth::secret::random_token().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+            hasher()
+                .hash_password(crate::auth::secret::random_token().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
         })
         .clone()
 }
@@ -44,7 +49,13 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
     let exists = stored.is_some();
     let matched = tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(decoy_hash);
-        PasswordHash::new(&stored).map(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok()).unwrap_or(false)
+        PasswordHash::new(&stored)
+            .map(|parsed| {
+                hasher()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
     })
     .await
     .map_err(|e| AppError::Internal(format!("verify task: {e}")))?;
@@ -54,7 +65,10 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
 /// Checks a new password against our rules.
 pub fn validate_new_password(password: &str, confirmation: &str) -> Result<(), AppError> {
     if password.chars().count() < MIN_PASSWORD_LENGTH {
-        return Err(AppError::invalid("password", format!("Use at least {MIN_PASSWORD_LENGTH} characters.")));
+        return Err(AppError::invalid(
+            "password",
+            format!("Use at least {MIN_PASSWORD_LENGTH} characters."),
+        ));
     }
     if password != confirmation {
         return Err(AppError::invalid("confirm", "The two passwords differ."));

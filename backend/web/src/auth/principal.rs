@@ -76,12 +76,17 @@ impl Actor {
 
     /// Platform administrators manage tenants.
     pub fn is_platform_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|user| user.is_platform_admin)
+        self.user
+            .as_ref()
+            .is_some_and(|user| user.is_platform_admin)
     }
 
     /// The selected tenant, provided the caller's role has `permission` there.
     pub fn require(&self, permission: Permission) -> Result<&TenantContext, AppError> {
-        let context = self.tenant.as_ref().ok_or_else(|| AppError::Forbidden("Select a tenant first.".into()))?;
+        let context = self
+            .tenant
+            .as_ref()
+            .ok_or_else(|| AppError::Forbidden("Select a tenant first.".into()))?;
         if context.role >= permission.least_role() {
             Ok(context)
         } else {
@@ -95,7 +100,11 @@ impl Actor {
 
     /// Fails unless the caller is a platform administrator.
     pub fn require_platform_admin(&self) -> Result<(), AppError> {
-        if self.is_platform_admin() { Ok(()) } else { Err(AppError::Forbidden("Platform administrators only.".into())) }
+        if self.is_platform_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("Platform administrators only.".into()))
+        }
     }
 }
 
@@ -119,35 +128,64 @@ pub(crate) async fn cookie_slot(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if let Ok(cookies) = slot.0.lock() {
         for cookie in cookies.iter() {
-            response.headers_mut().append(header::SET_COOKIE, cookie.clone());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
         }
     }
     response
 }
 
 async fn from_api_key(state: &AppState, token: &str) -> Result<Actor, AppError> {
-    let (key, status) = state.store.api_key_by_hash(&token_hash(token)).await?.ok_or(AppError::Unauthorized)?;
+    let (key, status) = state
+        .store
+        .api_key_by_hash(&token_hash(token))
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     if status != TenantStatus::Active {
         return Err(AppError::Forbidden("This tenant is suspended.".into()));
     }
-    let tenant = state.store.tenant(key.tenant_id).await?.ok_or(AppError::Unauthorized)?;
+    let tenant = state
+        .store
+        .tenant(key.tenant_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     if let Err(error) = state.store.touch_api_key(key.id, Utc::now()).await {
         tracing::warn!(%error, "cannot record API key use");
     }
-    Ok(Actor { user: None, tenant: Some(TenantContext { tenant, role: key.role }), api_key: Some(key), session: None })
+    Ok(Actor {
+        user: None,
+        tenant: Some(TenantContext {
+            tenant,
+            role: key.role,
+        }),
+        api_key: Some(key),
+        session: None,
+    })
 }
 
 /// Resolves the session cookie, renewing it when past half its life. `None` when absent,
 /// forged, expired or revoked.
-pub(crate) async fn from_session_cookie(state: &AppState, parts: &Parts) -> Result<Option<Actor>, AppError> {
-    let Some(cookie) = read_cookie(&parts.headers, SESSION_COOKIE) else { return Ok(None) };
-    let Some(claims) = state.sessions.verify(&cookie) else { return Ok(None) };
-    let Some(session) = state.store.session(claims.session).await? else { return Ok(None) };
+pub(crate) async fn from_session_cookie(
+    state: &AppState,
+    parts: &Parts,
+) -> Result<Option<Actor>, AppError> {
+    let Some(cookie) = read_cookie(&parts.headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(claims) = state.sessions.verify(&cookie) else {
+        return Ok(None);
+    };
+    let Some(session) = state.store.session(claims.session).await? else {
+        return Ok(None);
+    };
     let now = Utc::now();
     if session.revoked_at.is_some() || session.expires_at <= now || session.user_id != claims.user {
         return Ok(None);
     }
-    let Some(user) = state.store.user(session.user_id).await? else { return Ok(None) };
+    let Some(user) = state.store.user(session.user_id).await? else {
+        return Ok(None);
+    };
 
     let mut tenant = None;
     if let Some(tenant_id) = session.tenant_id
@@ -155,7 +193,10 @@ pub(crate) async fn from_session_cookie(state: &AppState, parts: &Parts) -> Resu
         && let Some(found) = state.store.tenant(tenant_id).await?
         && found.status == TenantStatus::Active
     {
-        tenant = Some(TenantContext { tenant: found, role });
+        tenant = Some(TenantContext {
+            tenant: found,
+            role,
+        });
     }
 
     if session.expires_at - now < SESSION_LIFETIME / 2 {
@@ -163,16 +204,27 @@ pub(crate) async fn from_session_cookie(state: &AppState, parts: &Parts) -> Resu
         state.store.renew_session(session.id, expires_at).await?;
         if let Some(slot) = parts.extensions.get::<CookieSlot>() {
             let value = state.sessions.issue(session.id, user.id, expires_at);
-            slot.push(state.sessions.cookie(SESSION_COOKIE, &value, SESSION_LIFETIME));
+            slot.push(
+                state
+                    .sessions
+                    .cookie(SESSION_COOKIE, &value, SESSION_LIFETIME),
+            );
         }
     }
-    Ok(Some(Actor { user: Some(user), api_key: None, session: Some(session), tenant }))
+    Ok(Some(Actor {
+        user: Some(user),
+        api_key: None,
+        session: Some(session),
+        tenant,
+    }))
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// A caller of `/api/v1`: an API key, or a console session (which must then send the CSRF
@@ -187,10 +239,16 @@ impl FromRequestParts<AppState> for ApiActor {
         if let Some(token) = bearer(parts) {
             return from_api_key(state, token).await.map(ApiActor);
         }
-        let actor = from_session_cookie(state, parts).await?.ok_or(AppError::Unauthorized)?;
+        let actor = from_session_cookie(state, parts)
+            .await?
+            .ok_or(AppError::Unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
-            let submitted = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let submitted = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let session = actor.session.as_ref().ok_or(AppError::Unauthorized)?;
             if !state.sessions.csrf_ok(session.id, submitted) {
                 return Err(AppError::Forbidden("Missing or invalid CSRF token.".into()));
@@ -216,16 +274,25 @@ impl IntoResponse for ConsoleRejection {
 impl FromRequestParts<AppState> for ConsoleActor {
     type Rejection = ConsoleRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ConsoleRejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, ConsoleRejection> {
         match from_session_cookie(state, parts).await {
             Ok(Some(actor)) => Ok(ConsoleActor(actor)),
             Ok(None) => {
-                let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/console");
-                let target = format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/console");
+                let target = format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
                 Err(ConsoleRejection(Redirect::to(&target).into_response()))
             }
             Err(error) => Err(ConsoleRejection(crate::console::error_page(error))),
         }
     }
 }
-

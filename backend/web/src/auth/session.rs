@@ -44,21 +44,35 @@ pub struct SessionKeys {
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKeys").field("secure_cookies", &self.secure_cookies).finish_non_exhaustive()
+        f.debug_struct("SessionKeys")
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
     }
 }
 
 impl SessionKeys {
     /// Keys from a secret of at least 32 bytes; cookies get `Secure` when served over https.
     pub fn new(secret: Vec<u8>, secure_cookies: bool) -> Self {
-        SessionKeys { secret, secure_cookies }
+        SessionKeys {
+            secret,
+            secure_cookies,
+        }
     }
 
     /// A signed cookie value for the session.
     pub fn issue(&self, session: SessionId, user: UserId, expires_at: DateTime<Utc>) -> String {
-        let claims = Claims { sid: session.0, sub: user.0, iat: Utc::now().timestamp(), exp: expires_at.timestamp() };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))
-            .unwrap_or_default()
+        let claims = Claims {
+            sid: session.0,
+            sub: user.0,
+            iat: Utc::now().timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.secret),
+        )
+        .unwrap_or_default()
     }
 
     /// Checks signature and expiry.
@@ -66,7 +80,12 @@ impl SessionKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation).ok()?;
+        let data = jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(&self.secret),
+            &validation,
+        )
+        .ok()?;
         Some(SessionClaims {
             session: SessionId(data.claims.sid),
             user: UserId(data.claims.sub),
@@ -87,7 +106,10 @@ impl SessionKeys {
     /// A `Set-Cookie` value.
     pub fn cookie(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age.num_seconds().max(0));
+        let text = format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            max_age.num_seconds().max(0)
+        );
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 

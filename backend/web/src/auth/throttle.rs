@@ -24,7 +24,12 @@ pub struct ThrottlePolicy {
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        ThrottlePolicy { window: Duration::from_secs(15 * 60), per_account: 5, per_address: 30, slow_after: 2 }
+        ThrottlePolicy {
+            window: Duration::from_secs(15 * 60),
+            per_account: 5,
+            per_address: 30,
+            slow_after: 2,
+        }
     }
 }
 
@@ -51,43 +56,68 @@ pub trait FailureCounter: Send + Sync + 'static {
 pub struct LoginThrottle {
     counter: Box<dyn FailureCounter>,
     policy: ThrottlePolicy,
+    namespace: String,
 }
 
 impl LoginThrottle {
     /// A throttle over the given counter.
     pub fn new(counter: Box<dyn FailureCounter>, policy: ThrottlePolicy) -> Self {
-        LoginThrottle { counter, policy }
+        LoginThrottle {
+            counter,
+            policy,
+            namespace: "login".to_owned(),
+        }
+    }
+
+    /// Keeps this throttle's counters apart from others sharing the same Redis (tests).
+    pub fn namespaced(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_owned();
+        self
     }
 
     /// An in-process throttle with the default policy.
     pub fn in_memory() -> Self {
-        Self::new(Box::new(MemoryCounter::default()), ThrottlePolicy::default())
+        Self::new(
+            Box::new(MemoryCounter::default()),
+            ThrottlePolicy::default(),
+        )
     }
 
-    fn keys(account: &str, address: &str) -> (String, String) {
-        (format!("login:acct:{}", account.trim().to_lowercase()), format!("login:addr:{address}"))
+    fn keys(&self, account: &str, address: &str) -> (String, String) {
+        let namespace = &self.namespace;
+        (
+            format!("{namespace}:acct:{}", account.trim().to_lowercase()),
+            format!("{namespace}:addr:{address}"),
+        )
     }
 
     /// Decides before checking the password.
     pub async fn check(&self, account: &str, address: &str) -> Verdict {
-        let (account_key, address_key) = Self::keys(account, address);
+        let (account_key, address_key) = self.keys(account, address);
         // If the counter store is down, fail open but slow: logins keep working, guesses stay
         // expensive.
-        let (account_failures, account_ttl) = self.counter.get(&account_key).await.unwrap_or((self.policy.slow_after + 1, 0));
-        let (address_failures, address_ttl) = self.counter.get(&address_key).await.unwrap_or((0, 0));
+        let (account_failures, account_ttl) = self
+            .counter
+            .get(&account_key)
+            .await
+            .unwrap_or((self.policy.slow_after + 1, 0));
+        let (address_failures, address_ttl) =
+            self.counter.get(&address_key).await.unwrap_or((0, 0));
         if account_failures >= self.policy.per_account {
             return Verdict::Refuse(account_ttl.max(1));
         }
         if address_failures >= self.policy.per_address {
             return Verdict::Refuse(address_ttl.max(1));
         }
-        let over = account_failures.max(address_failures).saturating_sub(self.policy.slow_after);
+        let over = account_failures
+            .max(address_failures)
+            .saturating_sub(self.policy.slow_after);
         Verdict::Proceed(Duration::from_millis((over * 400).min(2_000)))
     }
 
     /// Records a failed attempt.
     pub async fn failed(&self, account: &str, address: &str) {
-        let (account_key, address_key) = Self::keys(account, address);
+        let (account_key, address_key) = self.keys(account, address);
         for key in [account_key, address_key] {
             if let Err(error) = self.counter.add(&key, self.policy.window).await {
                 tracing::warn!(%error, "login throttle: cannot count a failure");
@@ -97,7 +127,7 @@ impl LoginThrottle {
 
     /// Records a successful login: the account's failures are forgiven.
     pub async fn succeeded(&self, account: &str, address: &str) {
-        let (account_key, _) = Self::keys(account, address);
+        let (account_key, _) = self.keys(account, address);
         if let Err(error) = self.counter.clear(&account_key).await {
             tracing::warn!(%error, "login throttle: cannot reset a counter");
         }
@@ -131,7 +161,9 @@ impl FailureCounter for MemoryCounter {
             if entries.len() > 10_000 {
                 entries.retain(|_, (_, started, window)| started.elapsed() < *window);
             }
-            let entry = entries.entry(key.to_owned()).or_insert((0, Instant::now(), window));
+            let entry = entries
+                .entry(key.to_owned())
+                .or_insert((0, Instant::now(), window));
             if entry.1.elapsed() >= entry.2 {
                 *entry = (0, Instant::now(), window);
             }
@@ -159,8 +191,12 @@ pub struct RedisCounter {
 impl RedisCounter {
     /// Validates the URL; connects on first use.
     pub fn new(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|_| "REDIS_URL is not a valid redis:// URL".to_owned())?;
-        Ok(RedisCounter { client, connection: Mutex::new(None) })
+        let client = redis::Client::open(url)
+            .map_err(|_| "REDIS_URL is not a valid redis:// URL".to_owned())?;
+        Ok(RedisCounter {
+            client,
+            connection: Mutex::new(None),
+        })
     }
 
     async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
@@ -172,7 +208,9 @@ impl RedisCounter {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)));
         let connection =
-            redis::aio::ConnectionManager::new_with_config(self.client.clone(), config).await.map_err(|e| e.to_string())?;
+            redis::aio::ConnectionManager::new_with_config(self.client.clone(), config)
+                .await
+                .map_err(|e| e.to_string())?;
         *slot = Some(connection.clone());
         Ok(connection)
     }
@@ -182,8 +220,12 @@ impl FailureCounter for RedisCounter {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(u64, u64), String>> {
         async move {
             let mut connection = self.connection().await?;
-            let (count, ttl): (Option<u64>, i64) =
-                redis::pipe().get(key).ttl(key).query_async(&mut connection).await.map_err(|e| e.to_string())?;
+            let (count, ttl): (Option<u64>, i64) = redis::pipe()
+                .get(key)
+                .ttl(key)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok((count.unwrap_or(0), u64::try_from(ttl).unwrap_or(0)))
         }
         .boxed()
@@ -205,7 +247,11 @@ impl FailureCounter for RedisCounter {
     fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), String>> {
         async move {
             let mut connection = self.connection().await?;
-            let _: u64 = redis::cmd("DEL").arg(key).query_async(&mut connection).await.map_err(|e| e.to_string())?;
+            let _: u64 = redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         .boxed()

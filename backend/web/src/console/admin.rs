@@ -25,17 +25,42 @@ struct TenantsPage {
     owner_email: String,
 }
 
-async fn view(state: &AppState, actor: &Actor, notice: String, errors: Vec<crate::error::FieldError>, form: Option<TenantForm>) -> PageResult {
+async fn view(
+    state: &AppState,
+    actor: &Actor,
+    notice: String,
+    errors: Vec<crate::error::FieldError>,
+    form: Option<TenantForm>,
+) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
-    let tenants = state.store.tenant_summaries().await.map_err(|e| page_err(e.into()))?;
+    let tenants = state
+        .store
+        .tenant_summaries()
+        .await
+        .map_err(|e| page_err(e.into()))?;
     let chrome = Chrome::for_actor(state, actor).await.map_err(page_err)?;
     let form = form.unwrap_or_default();
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let page = TenantsPage { chrome, tenants, notice, errors, name: form.name, slug: form.slug, owner_email: form.owner_email };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = TenantsPage {
+        chrome,
+        tenants,
+        notice,
+        errors,
+        name: form.name,
+        slug: form.slug,
+        owner_email: form.owner_email,
+    };
     Ok((status, page).into_response())
 }
 
-pub(crate) async fn tenants_page(State(state): State<AppState>, ConsoleActor(actor): ConsoleActor) -> PageResult {
+pub(crate) async fn tenants_page(
+    State(state): State<AppState>,
+    ConsoleActor(actor): ConsoleActor,
+) -> PageResult {
     view(&state, &actor, String::new(), Vec::new(), None).await
 }
 
@@ -49,18 +74,38 @@ pub(crate) struct TenantForm {
     owner_email: String,
 }
 
-pub(crate) async fn create_tenant(State(state): State<AppState>, CsrfForm(actor, form): CsrfForm<TenantForm>) -> PageResult {
+pub(crate) async fn create_tenant(
+    State(state): State<AppState>,
+    CsrfForm(actor, form): CsrfForm<TenantForm>,
+) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
-    match accounts::create_tenant_with_owner(&state, &actor.label(), &form.name, Some(&form.slug), &form.owner_email).await {
+    match accounts::create_tenant_with_owner(
+        &state,
+        &actor.label(),
+        &form.name,
+        Some(&form.slug),
+        &form.owner_email,
+    )
+    .await
+    {
         Ok((tenant, invitation)) => {
             let notice = if invitation.emailed {
-                format!("Created {} and emailed the owner's invitation to {}.", tenant.name, form.owner_email.trim())
+                format!(
+                    "Created {} and emailed the owner's invitation to {}.",
+                    tenant.name,
+                    form.owner_email.trim()
+                )
             } else {
-                format!("Created {}. Email is not configured, so the owner's invitation was written to the server log.", tenant.name)
+                format!(
+                    "Created {}. Email is not configured, so the owner's invitation was written to the server log.",
+                    tenant.name
+                )
             };
             view(&state, &actor, notice, Vec::new(), None).await
         }
-        Err(AppError::Validation(errors)) => view(&state, &actor, String::new(), errors, Some(form)).await,
+        Err(AppError::Validation(errors)) => {
+            view(&state, &actor, String::new(), errors, Some(form)).await
+        }
         Err(other) => Err(page_err(other)),
     }
 }
@@ -71,14 +116,24 @@ pub(crate) struct Empty {}
 async fn change(state: &AppState, actor: &Actor, raw: &str, status: TenantStatus) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
     let id: TenantId = raw.parse().map_err(|_| page_err(AppError::NotFound))?;
-    accounts::set_tenant_status(state, &actor.label(), id, status).await.map_err(page_err)?;
+    accounts::set_tenant_status(state, &actor.label(), id, status)
+        .await
+        .map_err(page_err)?;
     Ok(Redirect::to("/console/admin/tenants").into_response())
 }
 
-pub(crate) async fn suspend(State(state): State<AppState>, Path(id): Path<String>, CsrfForm(actor, _): CsrfForm<Empty>) -> PageResult {
+pub(crate) async fn suspend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(actor, _): CsrfForm<Empty>,
+) -> PageResult {
     change(&state, &actor, &id, TenantStatus::Suspended).await
 }
 
-pub(crate) async fn reactivate(State(state): State<AppState>, Path(id): Path<String>, CsrfForm(actor, _): CsrfForm<Empty>) -> PageResult {
+pub(crate) async fn reactivate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(actor, _): CsrfForm<Empty>,
+) -> PageResult {
     change(&state, &actor, &id, TenantStatus::Active).await
 }

@@ -20,12 +20,19 @@ async fn read_pairs(request: Request) -> Result<Vec<(String, String)>, AppError>
 }
 
 fn decode<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, AppError> {
-    let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    serde_urlencoded::from_str(&encoded).map_err(|e| AppError::BadRequest(format!("The form is incomplete: {e}")))
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    serde_urlencoded::from_str(&encoded)
+        .map_err(|e| AppError::BadRequest(format!("The form is incomplete: {e}")))
 }
 
 fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or("")
+    pairs
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or("")
 }
 
 /// A signed-in user's form submission whose CSRF token has been checked.
@@ -36,11 +43,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
-        let ConsoleActor(actor) = ConsoleActor::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
-        let pairs = read_pairs(Request::from_parts(parts, body)).await.map_err(error_page)?;
-        let session = actor.session.as_ref().ok_or_else(|| error_page(AppError::Unauthorized))?;
+        let ConsoleActor(actor) = ConsoleActor::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let pairs = read_pairs(Request::from_parts(parts, body))
+            .await
+            .map_err(error_page)?;
+        let session = actor
+            .session
+            .as_ref()
+            .ok_or_else(|| error_page(AppError::Unauthorized))?;
         if !state.sessions.csrf_ok(session.id, field(&pairs, "csrf")) {
-            return Err(error_page(AppError::Forbidden("This form expired or did not come from this site. Reload the page and try again.".into())));
+            return Err(error_page(AppError::Forbidden(
+                "This form expired or did not come from this site. Reload the page and try again."
+                    .into(),
+            )));
         }
         let value = decode(&pairs).map_err(error_page)?;
         Ok(CsrfForm(actor, value))
@@ -58,7 +75,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PublicForm<T> {
         let cookie = read_cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default();
         let pairs = read_pairs(request).await.map_err(error_page)?;
         if cookie.is_empty() || !secret::same(&cookie, field(&pairs, "csrf")) {
-            return Err(error_page(AppError::Forbidden("This form expired or did not come from this site. Reload the page and try again.".into())));
+            return Err(error_page(AppError::Forbidden(
+                "This form expired or did not come from this site. Reload the page and try again."
+                    .into(),
+            )));
         }
         decode(&pairs).map(PublicForm).map_err(error_page)
     }

@@ -27,9 +27,18 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/", get(|| async { Redirect::to("/console") })),
         ("/login", get(account::login_page).post(account::login)),
         ("/logout", post(account::logout)),
-        ("/invite/{token}", get(account::invitation_page).post(account::accept_invitation)),
-        ("/password/forgot", get(account::forgot_page).post(account::forgot)),
-        ("/password/reset/{token}", get(account::reset_page).post(account::reset)),
+        (
+            "/invite/{token}",
+            get(account::invitation_page).post(account::accept_invitation),
+        ),
+        (
+            "/password/forgot",
+            get(account::forgot_page).post(account::forgot),
+        ),
+        (
+            "/password/reset/{token}",
+            get(account::reset_page).post(account::reset),
+        ),
         ("/console", get(dashboard)),
         ("/console/select-tenant", get(account::select_tenant_page)),
         ("/console/tenant", post(account::select_tenant)),
@@ -37,19 +46,44 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/console/account/password", post(account::change_password)),
         ("/console/settings/members", get(settings::members_page)),
         ("/console/settings/invitations", post(settings::invite)),
-        ("/console/settings/members/{user_id}/role", post(settings::change_role)),
-        ("/console/settings/members/{user_id}/remove", post(settings::remove_member)),
-        ("/console/settings/api-keys", get(settings::keys_page).post(settings::create_key)),
-        ("/console/settings/api-keys/{key_id}/revoke", post(settings::revoke_key)),
+        (
+            "/console/settings/members/{user_id}/role",
+            post(settings::change_role),
+        ),
+        (
+            "/console/settings/members/{user_id}/remove",
+            post(settings::remove_member),
+        ),
+        (
+            "/console/settings/api-keys",
+            get(settings::keys_page).post(settings::create_key),
+        ),
+        (
+            "/console/settings/api-keys/{key_id}/revoke",
+            post(settings::revoke_key),
+        ),
         ("/console/settings/audit", get(settings::audit_page)),
-        ("/console/admin/tenants", get(admin::tenants_page).post(admin::create_tenant)),
-        ("/console/admin/tenants/{tenant_id}/suspend", post(admin::suspend)),
-        ("/console/admin/tenants/{tenant_id}/reactivate", post(admin::reactivate)),
+        (
+            "/console/admin/tenants",
+            get(admin::tenants_page).post(admin::create_tenant),
+        ),
+        (
+            "/console/admin/tenants/{tenant_id}/suspend",
+            post(admin::suspend),
+        ),
+        (
+            "/console/admin/tenants/{tenant_id}/reactivate",
+            post(admin::reactivate),
+        ),
     ]
 }
 
 pub(crate) fn router() -> Router<AppState> {
-    route_table().into_iter().fold(Router::new(), |router, (path, method)| router.route(path, method))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| {
+            router.route(path, method)
+        })
 }
 
 /// A tenant in the switcher.
@@ -82,13 +116,21 @@ impl Chrome {
             .await?
             .into_iter()
             .filter(|(tenant, _)| tenant.status == syncline_store::TenantStatus::Active)
-            .map(|(tenant, _)| TenantChoice { selected: Some(tenant.id) == selected, id: tenant.id.to_string(), name: tenant.name })
+            .map(|(tenant, _)| TenantChoice {
+                selected: Some(tenant.id) == selected,
+                id: tenant.id.to_string(),
+                name: tenant.name,
+            })
             .collect();
         let role = actor.tenant.as_ref().map(|t| t.role);
         Ok(Chrome {
             user: user.email.clone(),
             csrf: state.sessions.csrf_token(session.id),
-            tenant_name: actor.tenant.as_ref().map(|t| t.tenant.name.clone()).unwrap_or_default(),
+            tenant_name: actor
+                .tenant
+                .as_ref()
+                .map(|t| t.tenant.name.clone())
+                .unwrap_or_default(),
             role: role.map(|r| r.to_string()).unwrap_or_default(),
             tenants,
             platform_admin: user.is_platform_admin,
@@ -119,11 +161,25 @@ pub(crate) fn error_page(error: AppError) -> Response {
         _ => "Cannot do that",
     };
     let message = match &error {
-        AppError::NotFound => "This page does not exist, or you do not have access to it.".to_owned(),
-        AppError::Validation(fields) => fields.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join(" "),
+        AppError::NotFound => {
+            "This page does not exist, or you do not have access to it.".to_owned()
+        }
+        AppError::Validation(fields) => fields
+            .iter()
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.public_message(),
     };
-    let mut response = (status, ErrorPage { status: status.as_u16(), title: title.to_owned(), message }).into_response();
+    let mut response = (
+        status,
+        ErrorPage {
+            status: status.as_u16(),
+            title: title.to_owned(),
+            message,
+        },
+    )
+        .into_response();
     error.decorate(&mut response);
     response
 }
@@ -146,7 +202,12 @@ struct DashboardPage {
 async fn dashboard(State(state): State<AppState>, ConsoleActor(actor): ConsoleActor) -> PageResult {
     let Some(context) = actor.tenant.as_ref() else {
         let user_tenants = match &actor.user {
-            Some(user) => state.store.memberships_of(user.id).await.map_err(|e| page_err(e.into()))?.len(),
+            Some(user) => state
+                .store
+                .memberships_of(user.id)
+                .await
+                .map_err(|e| page_err(e.into()))?
+                .len(),
             None => 0,
         };
         if actor.is_platform_admin() && user_tenants == 0 {
@@ -155,10 +216,27 @@ async fn dashboard(State(state): State<AppState>, ConsoleActor(actor): ConsoleAc
         return Ok(Redirect::to("/console/select-tenant").into_response());
     };
     let tenant: TenantId = context.tenant.id;
-    let members = state.store.tenant_members(tenant).await.map_err(|e| page_err(e.into()))?.len();
-    let keys = state.store.list_api_keys(tenant).await.map_err(|e| page_err(e.into()))?.iter().filter(|k| k.revoked_at.is_none()).count();
+    let members = state
+        .store
+        .tenant_members(tenant)
+        .await
+        .map_err(|e| page_err(e.into()))?
+        .len();
+    let keys = state
+        .store
+        .list_api_keys(tenant)
+        .await
+        .map_err(|e| page_err(e.into()))?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count();
     let chrome = Chrome::for_actor(&state, &actor).await.map_err(page_err)?;
-    Ok(DashboardPage { chrome, members, keys }.into_response())
+    Ok(DashboardPage {
+        chrome,
+        members,
+        keys,
+    }
+    .into_response())
 }
 
 /// Roles as the forms offer them.
