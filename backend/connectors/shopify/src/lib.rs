@@ -4,5 +4,6 @@
 //! webhook signature verification. The GraphQL client comes with its own issue.
 
 pub mod convert;
+pub mod graphql;
 pub mod payload;
 pub mod webhook;
