@@ -74,8 +74,12 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Constant-time check of one secret against the header value.
+/// Constant-time check of one secret against the header value. An empty secret
+/// never verifies: it would mean a connection saved without its signing secret.
 pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+    if secret.is_empty() {
+        return false;
+    }
     let Ok(expected) = STANDARD.decode(header.trim()) else {
         return false;
     };
@@ -202,6 +206,7 @@ mod tests {
             "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g="
         ));
         assert!(!verify(b"test_secret_key", b"{}", "not base64!"));
+        assert!(!verify(b"", b"{}", &sign(b"", b"{}")));
     }
 
     #[test]
@@ -247,7 +252,7 @@ mod tests {
         #[test]
         fn sign_then_verify(secret in proptest::collection::vec(any::<u8>(), 0..64), body in proptest::collection::vec(any::<u8>(), 0..256), flip in any::<usize>()) {
             let sig = sign(&secret, &body);
-            prop_assert!(verify(&secret, &body, &sig));
+            prop_assert_eq!(verify(&secret, &body, &sig), !secret.is_empty());
             if !body.is_empty() {
                 let mut other = body.clone();
                 let i = flip % other.len();
