@@ -514,10 +514,12 @@ async fn refunds_are_readable_over_graphql() {
     assert_eq!(tx["kind"], "REFUND");
     assert_eq!(tx["parentTransaction"]["kind"], "SALE");
     let rl = &order.refunds[0].refund_line_items[0];
-    assert_eq!(
-        line["subtotalSet"]["shopMoney"]["amount"],
-        rl.subtotal_set.shop_money.amount.to_string()
-    );
+    let amount: rust_decimal::Decimal = line["subtotalSet"]["shopMoney"]["amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(amount, rl.subtotal_set.shop_money.amount);
     emu.shutdown().await;
 }
 

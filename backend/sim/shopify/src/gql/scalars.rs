@@ -102,6 +102,44 @@ impl ScalarType for Money {
     }
 }
 
+/// `Decimal`, as Shopify writes it: trailing zeros dropped but at least one
+/// decimal place (`"10.0"`, `"19.99"`), like Ruby's `BigDecimal#to_s("F")`.
+#[derive(Debug, Clone, Copy)]
+pub struct ShopifyDecimal(pub Decimal);
+
+impl ShopifyDecimal {
+    /// The wire text.
+    pub fn text(&self) -> String {
+        let n = self.0.normalize();
+        if n.scale() == 0 {
+            format!("{n}.0")
+        } else {
+            n.to_string()
+        }
+    }
+}
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for ShopifyDecimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s
+                .parse()
+                .map(ShopifyDecimal)
+                .map_err(|_| InputValueError::custom(format!("invalid decimal '{s}'"))),
+            Value::Number(n) => n
+                .to_string()
+                .parse()
+                .map(ShopifyDecimal)
+                .map_err(|_| InputValueError::expected_type(value.clone())),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::String(self.text())
+    }
+}
+
 /// `HTML`.
 #[derive(Debug, Clone)]
 pub struct Html(pub String);
@@ -176,5 +214,19 @@ impl CurrencyCode {
     /// The variant for a code, `XXX` when unknown.
     pub fn code(code: &str) -> Self {
         Self::from_code(code).unwrap_or(CurrencyCode::XXX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_written_like_shopify() {
+        let t = |s: &str| ShopifyDecimal(s.parse().unwrap_or_default()).text();
+        assert_eq!(t("10.00"), "10.0");
+        assert_eq!(t("0.00"), "0.0");
+        assert_eq!(t("19.990"), "19.99");
+        assert_eq!(t("404.95"), "404.95");
     }
 }

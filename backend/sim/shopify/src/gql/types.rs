@@ -4,7 +4,9 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject, Union};
 use rust_decimal::Decimal;
 
-use super::scalars::{CountryCode, CurrencyCode, DateTime, Html, Json, Money, UnsignedInt64, Url};
+use super::scalars::{
+    CountryCode, CurrencyCode, DateTime, Html, Json, Money, ShopifyDecimal, UnsignedInt64, Url,
+};
 use super::{Gql, Page, gid, paginate};
 use crate::model;
 use crate::shop::{self, Level};
@@ -17,8 +19,8 @@ pub struct MoneyV2 {
 
 #[Object(name = "MoneyV2")]
 impl MoneyV2 {
-    async fn amount(&self) -> Decimal {
-        self.amount
+    async fn amount(&self) -> ShopifyDecimal {
+        ShopifyDecimal(self.amount)
     }
     async fn currency_code(&self) -> CurrencyCode {
         CurrencyCode::code(&self.currency)
