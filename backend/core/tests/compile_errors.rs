@@ -203,3 +203,54 @@ fn currency_conversion_uses_the_rate_table() {
         .to_string();
     assert!(e.contains("no rate for currency \"JPY\""), "{e}");
 }
+
+#[test]
+fn order_lines_with_the_same_item_aggregate() {
+    let m = Flow::Orders.compile_default().unwrap();
+    let line = |sku: &str, qty: i64, price: &str, disc: &str| {
+        json!({"sku": sku, "quantity": qty, "price": price, "name": sku, "taxable": true,
+               "discount_allocations": [{"amount": disc}], "tax_lines": []})
+    };
+    let order = json!({
+        "id": 1, "name": "#1", "currency": "USD", "created_at": "2024-05-01T10:00:00Z",
+        "line_items": [line("A", 1, "5.00", "0.50"), line("B", 2, "3.00", "0"), line("A", 2, "5.00", "1.00"), line("A", 1, "4.00", "0")]
+    });
+    let out = apply_value(&m, &order).unwrap().to_value();
+    let lines = out["SalesOrderLines"].as_array().unwrap();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["ItemNumber"], "A");
+    assert_eq!(lines[0]["OrderedSalesQuantity"], json!(3));
+    assert_eq!(lines[0]["LineDiscountAmount"].to_string(), "1.50");
+    assert_eq!(lines[2]["SalesPrice"].to_string(), "4.00");
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["LineNumber"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!(1), json!(2), json!(3)]
+    );
+
+    let (s, t) = schemas();
+    let mut d = Flow::Orders.default_template().unwrap();
+    d.aggregate
+        .get_mut("SalesOrderLines")
+        .unwrap()
+        .sum
+        .push("ItemNumber".into());
+    d.aggregate
+        .get_mut("SalesOrderLines")
+        .unwrap()
+        .by
+        .push("Nope".into());
+    let errs = compile(&d, &s, &t).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.reason.contains("sum field ItemNumber is not numeric")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.reason.contains("by field Nope has no rule")),
+        "{errs:?}"
+    );
+}

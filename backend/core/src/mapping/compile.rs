@@ -12,8 +12,8 @@ use super::document::{
     MappingDocument, Operand, RoundMode, SCHEMA_VERSION, Source, SplitPart, Transform,
 };
 use super::engine::{
-    Access, Base, CEntity, COperand, CRule, CSource, CTransform, CelMask, Coerce, CompiledMapping,
-    Layout, MetaTarget, Step,
+    Access, Base, CAggregate, CEntity, COperand, CRule, CSource, CTransform, CelMask, Coerce,
+    CompiledMapping, Layout, MetaTarget, Step,
 };
 use super::expr::{CompiledExpr, DEFAULT_LIMITS, ExprLimits, Root, compile_expr};
 use super::source::Proj;
@@ -348,6 +348,7 @@ pub fn compile_with(
                 fields: Vec::new(),
                 meta_slot: None,
                 item_mask: CelMask::default(),
+                aggregate: None,
             });
             entities.len() - 1
         });
@@ -566,6 +567,70 @@ pub fn compile_with(
         });
     }
 
+    // Record merging.
+    for (ent, agg) in &doc.aggregate {
+        let Some(e) = entities.iter_mut().find(|e| *e.name == **ent) else {
+            cx.err(
+                "document",
+                ent,
+                None,
+                format!("aggregate names {ent:?}, which no rule writes"),
+            );
+            continue;
+        };
+        if !e.many {
+            cx.err(
+                "document",
+                ent,
+                None,
+                format!("{ent} holds one record; only lists aggregate"),
+            );
+            continue;
+        }
+        let slots = |names: &[String],
+                     numeric: bool,
+                     what: &str,
+                     errors: &mut Vec<MappingError>|
+         -> Vec<usize> {
+            let mut out = Vec::new();
+            for n in names {
+                match e.fields.iter().position(|f| **f == **n) {
+                    Some(i) => {
+                        let is_num = e.rules.iter().any(|&ri| rules_slot_numeric(&rules, ri, i));
+                        if numeric && !is_num {
+                            errors.push(MappingError {
+                                rule: "document".into(),
+                                target: format!("{ent}.{n}"),
+                                path: None,
+                                reason: format!("aggregate {what} field {n} is not numeric"),
+                            });
+                        }
+                        out.push(i);
+                    }
+                    None => errors.push(MappingError {
+                        rule: "document".into(),
+                        target: format!("{ent}.{n}"),
+                        path: None,
+                        reason: format!("aggregate {what} field {n} has no rule"),
+                    }),
+                }
+            }
+            out
+        };
+        let by = slots(&agg.by, false, "by", &mut cx.errors);
+        let sum = slots(&agg.sum, true, "sum", &mut cx.errors);
+        let renumber = slots(&agg.renumber, true, "renumber", &mut cx.errors);
+        if agg.by.is_empty() {
+            cx.err(
+                "document",
+                ent,
+                None,
+                "aggregate needs at least one by field",
+            );
+        }
+        e.aggregate = Some(CAggregate { by, sum, renumber });
+    }
+
     // Required target fields of every written entity.
     for e in &entities {
         if let Some((_, _, fields)) = target_entities.iter().find(|(n, _, _)| **n == *e.name) {
@@ -610,6 +675,12 @@ pub fn compile_with(
         layout,
         limits,
         has_index,
+    })
+}
+
+fn rules_slot_numeric(rules: &[CRule], ri: usize, slot: usize) -> bool {
+    rules.get(ri).is_some_and(|r| {
+        r.slot == slot && r.meta.is_none() && matches!(r.coerce, Coerce::Dec { .. } | Coerce::Int)
     })
 }
 

@@ -31,6 +31,24 @@ pub struct MappingDocument {
     /// Named currency rate tables for `convert_currency`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rate_tables: BTreeMap<String, RateTable>,
+    /// Merge records of a many-record entity that share key fields, e.g. order
+    /// lines with the same item and price become one sales order line.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aggregate: BTreeMap<String, Aggregate>,
+}
+
+/// How to merge the records of one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aggregate {
+    /// Target fields whose equal values make records one.
+    pub by: Vec<String>,
+    /// Numeric target fields added up; other fields keep the first record's value.
+    #[serde(default)]
+    pub sum: Vec<String>,
+    /// Fields rewritten as 1, 2, 3... after merging (line numbers).
+    #[serde(default)]
+    pub renumber: Vec<String>,
 }
 
 /// Conversion rates into one currency: amount in `from` × rate = amount in `to`.

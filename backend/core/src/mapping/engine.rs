@@ -158,6 +158,71 @@ pub(crate) struct CEntity {
     pub meta_slot: Option<usize>,
     /// Fields of the iterated element that expressions read as `item`.
     pub item_mask: CelMask,
+    /// Record merging, for many-record entities.
+    pub aggregate: Option<CAggregate>,
+}
+
+/// Compiled `aggregate`: field slots.
+#[derive(Debug, Clone)]
+pub(crate) struct CAggregate {
+    pub by: Vec<usize>,
+    pub sum: Vec<usize>,
+    pub renumber: Vec<usize>,
+}
+
+fn add_vals(a: &Option<Val<'static>>, b: &Option<Val<'static>>) -> Option<Val<'static>> {
+    match (a, b) {
+        (None | Some(Val::Null), _) => b.clone(),
+        (_, None | Some(Val::Null)) => a.clone(),
+        (Some(Val::Int(x)), Some(Val::Int(y))) => Some(
+            x.checked_add(*y)
+                .map_or_else(|| Val::Dec(Decimal::from(*x) + Decimal::from(*y)), Val::Int),
+        ),
+        (Some(x), Some(y)) => match (x.as_decimal(), y.as_decimal()) {
+            (Some(dx), Some(dy)) => {
+                let sum = dx.checked_add(dy).unwrap_or(dx);
+                // Shopify targets carry decimals as text: keep the encoding.
+                Some(if matches!(x, Val::Str(_)) {
+                    Val::Str(Cow::Owned(sum.to_string()))
+                } else {
+                    Val::Dec(sum)
+                })
+            }
+            _ => a.clone(),
+        },
+    }
+}
+
+fn aggregate(recs: Vec<Record>, agg: &CAggregate) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::with_capacity(recs.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for rec in recs {
+        let mut key = String::new();
+        for &s in &agg.by {
+            if let Some(v) = rec.get(s).and_then(Option::as_ref) {
+                key.push_str(&v.to_json().to_string());
+            }
+            key.push('\u{1f}');
+        }
+        match index.get(&key) {
+            Some(&i) => {
+                for &s in &agg.sum {
+                    let merged = add_vals(&out[i][s], &rec[s]);
+                    out[i][s] = merged;
+                }
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(rec);
+            }
+        }
+    }
+    for (i, r) in out.iter_mut().enumerate() {
+        for &s in &agg.renumber {
+            r[s] = Some(Val::Int(i64::try_from(i + 1).unwrap_or(i64::MAX)));
+        }
+    }
+    out
 }
 
 /// Which parts of the source an expression variable needs: converting only those
@@ -644,6 +709,9 @@ pub(crate) fn run<T: Tracer>(
                 }
             }
             recs.push(rec);
+        }
+        if let Some(agg) = &e.aggregate {
+            recs = aggregate(recs, agg);
         }
         records.push(recs);
     }

@@ -10,8 +10,8 @@ mod value;
 
 pub use compile::{MappingError, compile, compile_with};
 pub use document::{
-    MappingDocument, Operand, RateTable, RoundMode, Rule, SCHEMA_VERSION, Source, SplitPart,
-    Transform,
+    Aggregate, MappingDocument, Operand, RateTable, RoundMode, Rule, SCHEMA_VERSION, Source,
+    SplitPart, Transform,
 };
 pub use engine::{ApplyError, CompiledMapping, Output, SourceDoc, apply, apply_json, apply_value};
 pub use expr::{CompiledExpr, DEFAULT_LIMITS, ExprError, ExprLimits, compile_expr};
