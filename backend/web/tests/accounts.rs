@@ -1069,3 +1069,115 @@ async fn the_openapi_document_describes_every_api_route() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn a_member_of_several_tenants_picks_one_after_login_and_can_switch() {
+    let app = spawn_app(Mode::Embedded).await;
+    let first = app.tenant("first").await;
+    let second = app.tenant("second").await;
+    let email = unique_email("multi");
+    let user = app.user(&email, Some((first, Role::Viewer)), false).await;
+    app.store
+        .upsert_member(second, user, Role::Admin)
+        .await
+        .unwrap();
+
+    let (client, response) = app.login(&email, PASSWORD).await;
+    assert_eq!(
+        response.headers()["location"],
+        "/console/select-tenant",
+        "several tenants: choose first"
+    );
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/members"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "no tenant chosen yet"
+    );
+    let page = client
+        .get(app.url("/console/select-tenant"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Tenant first") && page.contains("Tenant second"));
+    let csrf = csrf_of(&page);
+    for (tenant, role) in [(first, "viewer"), (second, "admin")] {
+        let chosen = client
+            .post(app.url("/console/tenant"))
+            .form(&[("csrf", csrf.as_str()), ("tenant_id", &tenant.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(chosen.status(), 303);
+        let me: Value = client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["tenant"]["id"], tenant.to_string());
+        assert_eq!(me["role"], role);
+    }
+    let dashboard = client
+        .get(app.url("/console"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dashboard.contains("id=\"tenant-switch\""),
+        "the switcher is on every page"
+    );
+}
+
+#[tokio::test]
+async fn a_session_past_half_its_life_is_renewed_with_a_fresh_cookie() {
+    let app = spawn_app(Mode::Embedded).await;
+    let tenant = app.tenant("renew").await;
+    let email = unique_email("renew");
+    let user = app.user(&email, Some((tenant, Role::Viewer)), false).await;
+    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+    let session = app
+        .store
+        .create_session(user, Some(tenant), expires)
+        .await
+        .unwrap();
+    let keys =
+        syncline_web::auth::session::SessionKeys::new(common::SESSION_SECRET.to_vec(), false);
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .header(
+            "cookie",
+            format!("syncline_session={}", keys.issue(session.id, user, expires)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let renewed = response
+        .headers()
+        .get("set-cookie")
+        .expect("a renewed cookie")
+        .to_str()
+        .unwrap();
+    assert!(
+        renewed.starts_with("syncline_session=") && renewed.contains("Max-Age=43200"),
+        "{renewed}"
+    );
+    let stored = app.store.session(session.id).await.unwrap().unwrap();
+    assert!(
+        stored.expires_at > expires + chrono::Duration::hours(10),
+        "the row's expiry moved too"
+    );
+}
