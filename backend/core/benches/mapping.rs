@@ -52,6 +52,23 @@ fn cel_mapping() -> CompiledMapping {
     m
 }
 
+/// One constant expression: what handing a document to the evaluator thread costs.
+fn one_trivial_expr_mapping() -> CompiledMapping {
+    let mut doc = Flow::Orders.default_template().unwrap();
+    let r = doc
+        .rules
+        .iter_mut()
+        .find(|r| r.target == "SalesOrderHeadersV2.SalesOrderOriginCode")
+        .unwrap();
+    r.source = Source::Expr("'SHOPIFY'".into());
+    compile(
+        &doc,
+        &Flow::Orders.source_schema().unwrap(),
+        &Flow::Orders.target_schema().unwrap(),
+    )
+    .unwrap()
+}
+
 fn once(m: &CompiledMapping) -> String {
     apply_json(m, black_box(ORDER)).unwrap().to_json()
 }
@@ -84,6 +101,10 @@ fn report() {
     });
     per_second("default order template + 5 CEL expressions", || {
         black_box(once(&cel));
+    });
+    let trivial = one_trivial_expr_mapping();
+    per_second("default order template + 1 constant expression", || {
+        black_box(once(&trivial));
     });
 }
 
