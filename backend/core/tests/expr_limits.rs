@@ -64,3 +64,38 @@ proptest! {
         prop_assert!(compile_expr(&s, &DEFAULT_LIMITS).is_err());
     }
 }
+
+#[test]
+fn whole_objects_in_expressions_coexist_with_paths() {
+    let doc: MappingDocument = serde_json::from_value(json!({
+        "schema_version": 1, "flow": "orders",
+        "rules": [
+            {"target": "SalesOrderHeadersV2.OrderingCustomerAccountNumber", "source": {"const": "C1"}},
+            {"target": "SalesOrderHeadersV2.CurrencyCode", "source": {"const": "USD"}},
+            {"target": "SalesOrderHeadersV2.SalesOrderName", "source": {"expr": "string(size(src.line_items)) + ' lines, first ' + src.line_items[0].sku"}},
+            {"target": "SalesOrderLines.ItemNumber", "source": {"path": "line_items[].sku"}},
+            {"target": "SalesOrderLines.OrderedSalesQuantity", "source": {"path": "line_items[].quantity"}},
+            {"target": "SalesOrderLines.LineDescription", "source": {"expr": "item.name + ' x' + string(item.quantity)"}}
+        ]
+    }))
+    .unwrap();
+    let m = syncline_core::mapping::compile(
+        &doc,
+        &Flow::Orders.source_schema().unwrap(),
+        &Flow::Orders.target_schema().unwrap(),
+    )
+    .unwrap();
+    let order = include_str!("fixtures/shopify/shopify_webhook_orders_create_2026-07.json");
+    let out = syncline_core::mapping::apply_json(&m, order)
+        .unwrap()
+        .to_value();
+    assert_eq!(
+        out["SalesOrderHeadersV2"]["SalesOrderName"],
+        "5 lines, first SKU2006-001"
+    );
+    assert_eq!(out["SalesOrderLines"][4]["ItemNumber"], "SKU2006-035");
+    assert_eq!(
+        out["SalesOrderLines"][0]["LineDescription"],
+        "Aviator sunglasses x1"
+    );
+}
