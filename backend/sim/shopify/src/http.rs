@@ -50,6 +50,7 @@ pub fn router(inner: Arc<Inner>) -> Router {
             get(ctl_faults).put(ctl_set_faults).delete(ctl_clear_faults),
         )
         .route("/_sim/shops/{shop}/plan", axum::routing::put(ctl_plan))
+        .route("/_sim/shops/{shop}/apps", post(ctl_add_app))
         .route("/_sim/shops/{shop}/traffic/start", post(ctl_traffic_start))
         .route("/_sim/shops/{shop}/traffic/stop", post(ctl_traffic_stop))
         .route("/_sim/bulk/{shop}/{file}", get(bulk_file))
@@ -112,8 +113,12 @@ fn reset_response() -> Response {
 }
 
 /// Applies latency, resets, injected errors and authentication. Returns the
-/// early response, if any.
-async fn gate(shop: &Shop, headers: &HeaderMap, rec: &mut RequestRecord) -> Option<Response> {
+/// authenticated app's name, or the early response.
+async fn gate(
+    shop: &Shop,
+    headers: &HeaderMap,
+    rec: &mut RequestRecord,
+) -> Result<String, Response> {
     let (latency, reset, error, revoked) = {
         let mut data = shop.lock();
         let f = data.faults.clone();
@@ -137,7 +142,7 @@ async fn gate(shop: &Shop, headers: &HeaderMap, rec: &mut RequestRecord) -> Opti
     }
     if reset {
         rec.fault = Some("connection_reset".into());
-        return Some(reset_response());
+        return Err(reset_response());
     }
     if let Some(status) = error {
         rec.fault = Some(format!("http_{status}"));
@@ -147,21 +152,24 @@ async fn gate(shop: &Shop, headers: &HeaderMap, rec: &mut RequestRecord) -> Opti
         } else {
             json!({"errors": "Internal Server Error"})
         };
-        return Some(json_response(status, &body));
+        return Err(json_response(status, &body));
     }
     let token = headers
         .get("x-shopify-access-token")
         .and_then(|h| h.to_str().ok());
-    if revoked || token != Some(shop.access_token.as_str()) {
-        if revoked {
-            rec.fault = Some("revoked_token".into());
+    let app = token.and_then(|t| shop.app_by_token(t));
+    match app {
+        Some(app) if !revoked => Ok(app.name),
+        _ => {
+            if revoked {
+                rec.fault = Some("revoked_token".into());
+            }
+            Err(json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
+            ))
         }
-        return Some(json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
-        ));
     }
-    None
 }
 
 fn new_record(method: &str, path: &str, api: &str) -> RequestRecord {
@@ -226,10 +234,11 @@ async fn graphql(
     with_request_id(resp)
 }
 
-fn throttle_status(data: &crate::shop::ShopData) -> Value {
+fn throttle_status(data: &mut crate::shop::ShopData, app: &str) -> Value {
+    let available = data.cost_bucket(app).available;
     json!({
         "maximumAvailable": data.plan.maximum,
-        "currentlyAvailable": data.cost_bucket.available.floor() as i64,
+        "currentlyAvailable": available.floor() as i64,
         "restoreRate": data.plan.restore_rate,
     })
 }
@@ -253,9 +262,10 @@ async fn graphql_inner(
     if !valid_version(&version) {
         return not_found();
     }
-    if let Some(r) = gate(shop, headers, rec).await {
-        return r;
-    }
+    let app = match gate(shop, headers, rec).await {
+        Ok(app) => app,
+        Err(r) => return r,
+    };
     let is_graphql_ct = headers
         .get("content-type")
         .and_then(|h| h.to_str().ok())
@@ -301,8 +311,8 @@ async fn graphql_inner(
     if requested > cost::MAX_COST {
         let status = {
             let mut data = shop.lock();
-            data.refill_cost();
-            throttle_status(&data)
+            data.refill_cost(&app);
+            throttle_status(&mut data, &app)
         };
         let msg = format!(
             "Query cost is {requested}, which exceeds the single query max cost limit ({}).\n\nSee https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\ncost of a query is calculated.\n\nTo query larger amounts of data with fewer limits, bulk operations should be used instead.\nSee https://shopify.dev/tutorials/perform-bulk-operations-with-admin-api for usage details.\n",
@@ -319,8 +329,8 @@ async fn graphql_inner(
     if let Some(size) = op.and_then(|op| cost::oversized_input(op, &vars)) {
         let status = {
             let mut data = shop.lock();
-            data.refill_cost();
-            throttle_status(&data)
+            data.refill_cost(&app);
+            throttle_status(&mut data, &app)
         };
         return json_response(
             StatusCode::OK,
@@ -333,15 +343,15 @@ async fn graphql_inner(
     // The bucket must hold the whole requested cost up front.
     let throttled = {
         let mut data = shop.lock();
-        data.refill_cost();
+        let available = data.refill_cost(&app);
         let forced = data.faults.throttle_next > 0;
         if forced {
             data.faults.throttle_next -= 1;
         }
-        if forced || (requested as f64) > data.cost_bucket.available {
-            Some(throttle_status(&data))
+        if forced || (requested as f64) > available {
+            Some(throttle_status(&mut data, &app))
         } else {
-            data.cost_bucket.available -= requested as f64;
+            data.cost_bucket(&app).available -= requested as f64;
             None
         }
     };
@@ -362,6 +372,7 @@ async fn graphql_inner(
             shop: shop.clone(),
             version,
             bulk: false,
+            app: app.clone(),
         });
     if let Some(name) = op_name {
         request = request.operation_name(name);
@@ -378,9 +389,9 @@ async fn graphql_inner(
     let status = {
         let mut data = shop.lock();
         let max = data.plan.maximum;
-        data.cost_bucket.available =
-            (data.cost_bucket.available + (requested - actual) as f64).min(max);
-        throttle_status(&data)
+        let b = data.cost_bucket(&app);
+        b.available = (b.available + (requested - actual) as f64).min(max);
+        throttle_status(&mut data, &app)
     };
     let mut out = serde_json::Map::new();
     if !resp.errors.is_empty() {
@@ -516,13 +527,14 @@ async fn rest_inner(
     if !valid_version(version) {
         return not_found();
     }
-    if let Some(r) = gate(shop, headers, rec).await {
-        return r;
-    }
+    let app = match gate(shop, headers, rec).await {
+        Ok(app) => app,
+        Err(r) => return r,
+    };
     // Leaky bucket: one request is one unit.
     let (limit_header, over) = {
         let mut data = shop.lock();
-        let level = data.leak_rest();
+        let level = data.leak_rest(&app);
         let size = data.rest_limit.size;
         let forced = data.faults.throttle_next > 0;
         if forced {
@@ -531,7 +543,7 @@ async fn rest_inner(
         if forced || level + 1.0 > f64::from(size) {
             (format!("{}/{size}", level.ceil() as u64), true)
         } else {
-            data.rest_bucket.level = level + 1.0;
+            data.rest_bucket(&app).level = level + 1.0;
             (format!("{}/{size}", (level + 1.0).ceil() as u64), false)
         }
     };
@@ -878,7 +890,7 @@ fn rest_set_level(inner: &Arc<Inner>, shop: &Arc<Shop>, body: &[u8]) -> Response
 fn ctl_err(e: crate::Error) -> Response {
     let status = match e {
         crate::Error::UnknownShop(_) => StatusCode::NOT_FOUND,
-        crate::Error::ShopExists(_) => StatusCode::CONFLICT,
+        crate::Error::ShopExists(_) | crate::Error::AppExists(_) => StatusCode::CONFLICT,
         crate::Error::InvalidShopName(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -1059,8 +1071,27 @@ async fn ctl_plan(State(inner): St, Path(name): Path<String>, Json(plan): Json<P
     with_shop(&inner, &name, |s| {
         let mut data = s.lock();
         data.plan = plan;
-        data.cost_bucket.available = plan.maximum;
+        data.cost_buckets.clear();
         ok_json(&plan)
+    })
+}
+
+async fn ctl_add_app(
+    State(inner): St,
+    Path(name): Path<String>,
+    Json(spec): Json<crate::AppSpec>,
+) -> Response {
+    with_shop(&inner, &name, |s| match add_app(&s, spec) {
+        Ok(app) => {
+            let mut r = ok_json(&crate::ShopifyInfo {
+                access_token: app.access_token,
+                api_secret: app.api_secret,
+                ..inner.info(&s)
+            });
+            *r.status_mut() = StatusCode::CREATED;
+            r
+        }
+        Err(e) => ctl_err(e),
     })
 }
 
@@ -1125,9 +1156,37 @@ pub fn subscribe(inner: &Inner, shop: &Shop, topic: &str, url: &str) -> u64 {
             created_at: ts.clone(),
             updated_at: ts,
             consecutive_failures: 0,
+            app: crate::DEFAULT_APP.into(),
         },
     );
     id
+}
+
+/// Installs another app on a shop.
+pub fn add_app(shop: &Shop, spec: crate::AppSpec) -> Result<crate::shop::App, crate::Error> {
+    let mut apps = shop.apps.write().unwrap_or_else(|e| e.into_inner());
+    let n = apps.len() as u64;
+    let salt = shop
+        .seed
+        .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let app = crate::shop::App {
+        access_token: spec
+            .access_token
+            .unwrap_or_else(|| format!("shpat_{salt:016x}{n:016x}")),
+        api_secret: spec
+            .api_secret
+            .unwrap_or_else(|| format!("shpss_{salt:016x}{n:016x}")),
+        name: spec.name,
+    };
+    if app.name.is_empty()
+        || apps
+            .iter()
+            .any(|a| a.name == app.name || a.access_token == app.access_token)
+    {
+        return Err(crate::Error::AppExists(app.name));
+    }
+    apps.push(app.clone());
+    Ok(app)
 }
 
 /// Clears and reseeds a shop.

@@ -45,6 +45,9 @@ pub enum Error {
     /// A shop with that name exists already.
     #[error("a shop named {0:?} exists already")]
     ShopExists(String),
+    /// An app with that name or token is installed on the shop already.
+    #[error("an app named {0:?} (or with that token) is installed already")]
+    AppExists(String),
     /// The shop name is not a valid myshopify subdomain.
     #[error("invalid shop name {0:?}: use lowercase letters, digits and dashes")]
     InvalidShopName(String),
@@ -130,6 +133,18 @@ pub struct ShopSpec {
     pub seed: Option<SeedSpec>,
 }
 
+/// Another app to install on a shop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSpec {
+    /// Name, unique within the shop.
+    pub name: String,
+    /// Access token (generated when absent).
+    pub access_token: Option<String>,
+    /// API secret (generated when absent).
+    pub api_secret: Option<String>,
+}
+
 /// One emulated shop.
 #[derive(Debug)]
 pub struct Shop {
@@ -146,11 +161,35 @@ pub struct Shop {
     /// Shop currency.
     pub currency: String,
     seed: u64,
+    apps: RwLock<Vec<shop::App>>,
     data: Mutex<shop::ShopData>,
     traffic: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// The name of a shop's first app.
+pub const DEFAULT_APP: &str = "default";
+
 impl Shop {
+    /// The app a token belongs to.
+    pub fn app_by_token(&self, token: &str) -> Option<shop::App> {
+        self.apps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|a| a.access_token == token)
+            .cloned()
+    }
+
+    /// The signing secret of an app (the shop's default secret if unknown).
+    pub fn app_secret(&self, app: &str) -> String {
+        self.apps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|a| a.name == app)
+            .map_or_else(|| self.api_secret.clone(), |a| a.api_secret.clone())
+    }
+
     /// Locks the shop's state; recovers from a poisoned lock because the
     /// state stays consistent between statements.
     pub fn lock(&self) -> MutexGuard<'_, shop::ShopData> {
@@ -234,10 +273,15 @@ impl Inner {
             name: spec.name.clone(),
             domain,
             id,
-            access_token: token,
-            api_secret: secret,
+            access_token: token.clone(),
+            api_secret: secret.clone(),
             currency: "USD".into(),
             seed,
+            apps: RwLock::new(vec![shop::App {
+                name: DEFAULT_APP.into(),
+                access_token: token.clone(),
+                api_secret: secret,
+            }]),
             data: Mutex::new(data),
             traffic: Mutex::new(None),
         });
@@ -470,9 +514,21 @@ impl ShopifyEmulator {
         let shop = self.inner.shop(shop)?;
         let mut data = shop.lock();
         data.plan = plan;
-        data.cost_bucket.available = plan.maximum;
-        data.cost_bucket.last = std::time::Instant::now();
+        // Buckets refill to the new maximum on next use.
+        data.cost_buckets.clear();
         Ok(())
+    }
+
+    /// Installs another app on a shop: its own token, secret, buckets and
+    /// webhook subscriptions. Returns its connection details.
+    pub fn add_app(&self, shop: &str, app: AppSpec) -> Result<ShopifyInfo, Error> {
+        let shop = self.inner.shop(shop)?;
+        let app = http::add_app(&shop, app)?;
+        Ok(ShopifyInfo {
+            access_token: app.access_token,
+            api_secret: app.api_secret,
+            ..self.inner.info(&shop)
+        })
     }
 
     /// Clears a shop's resources, logs and faults and seeds it again.

@@ -177,6 +177,19 @@ pub struct Subscription {
     pub updated_at: String,
     /// Failed attempts in a row.
     pub consecutive_failures: u32,
+    /// App that created it (its secret signs the deliveries).
+    pub app: String,
+}
+
+/// An app installed on a shop: its own token, secret and buckets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct App {
+    /// Name (`default` for the shop's first app).
+    pub name: String,
+    /// Admin API access token.
+    pub access_token: String,
+    /// API secret (webhook signing key).
+    pub api_secret: String,
 }
 
 /// An inventory item.
@@ -385,10 +398,10 @@ pub struct ShopData {
     pub bulk_ops: BTreeMap<u64, BulkOp>,
     /// `@idempotent` key → first result.
     pub idempotency: HashMap<String, serde_json::Value>,
-    /// GraphQL bucket.
-    pub cost_bucket: CostBucket,
-    /// REST bucket.
-    pub rest_bucket: LeakyBucket,
+    /// GraphQL buckets by app name.
+    pub cost_buckets: HashMap<String, CostBucket>,
+    /// REST buckets by app name.
+    pub rest_buckets: HashMap<String, LeakyBucket>,
     /// Injected faults.
     pub faults: Faults,
     /// Requests received.
@@ -433,14 +446,8 @@ impl ShopData {
             subscriptions: BTreeMap::new(),
             bulk_ops: BTreeMap::new(),
             idempotency: HashMap::new(),
-            cost_bucket: CostBucket {
-                available: plan.maximum,
-                last: Instant::now(),
-            },
-            rest_bucket: LeakyBucket {
-                level: 0.0,
-                last: Instant::now(),
-            },
+            cost_buckets: HashMap::new(),
+            rest_buckets: HashMap::new(),
             faults: Faults::default(),
             requests: Vec::new(),
             deliveries: Vec::new(),
@@ -468,24 +475,46 @@ impl ShopData {
         self.requests.push(rec);
     }
 
-    /// Refills the cost bucket and returns the points available now.
-    pub fn refill_cost(&mut self) -> f64 {
-        let plan = self.plan;
-        let now = Instant::now();
-        let dt = now.duration_since(self.cost_bucket.last).as_secs_f64();
-        self.cost_bucket.available =
-            (self.cost_bucket.available + dt * plan.restore_rate).min(plan.maximum);
-        self.cost_bucket.last = now;
-        self.cost_bucket.available
+    /// An app's cost bucket (full when first used).
+    pub fn cost_bucket(&mut self, app: &str) -> &mut CostBucket {
+        let max = self.plan.maximum;
+        self.cost_buckets
+            .entry(app.to_owned())
+            .or_insert_with(|| CostBucket {
+                available: max,
+                last: Instant::now(),
+            })
     }
 
-    /// Leaks the REST bucket and returns its level.
-    pub fn leak_rest(&mut self) -> f64 {
-        let limit = self.rest_limit;
+    /// Refills an app's cost bucket and returns the points available now.
+    pub fn refill_cost(&mut self, app: &str) -> f64 {
+        let plan = self.plan;
+        let b = self.cost_bucket(app);
         let now = Instant::now();
-        let dt = now.duration_since(self.rest_bucket.last).as_secs_f64();
-        self.rest_bucket.level = (self.rest_bucket.level - dt * limit.leak_per_sec).max(0.0);
-        self.rest_bucket.last = now;
-        self.rest_bucket.level
+        let dt = now.duration_since(b.last).as_secs_f64();
+        b.available = (b.available + dt * plan.restore_rate).min(plan.maximum);
+        b.last = now;
+        b.available
+    }
+
+    /// An app's REST bucket (empty when first used).
+    pub fn rest_bucket(&mut self, app: &str) -> &mut LeakyBucket {
+        self.rest_buckets
+            .entry(app.to_owned())
+            .or_insert_with(|| LeakyBucket {
+                level: 0.0,
+                last: Instant::now(),
+            })
+    }
+
+    /// Leaks an app's REST bucket and returns its level.
+    pub fn leak_rest(&mut self, app: &str) -> f64 {
+        let limit = self.rest_limit;
+        let b = self.rest_bucket(app);
+        let now = Instant::now();
+        let dt = now.duration_since(b.last).as_secs_f64();
+        b.level = (b.level - dt * limit.leak_per_sec).max(0.0);
+        b.last = now;
+        b.level
     }
 }

@@ -97,6 +97,7 @@ pub fn emit_value(
                 body: body.clone(),
                 resource_id,
                 duplicate: copy > 0,
+                app: sub.app.clone(),
             };
             let index = {
                 let mut data = shop.lock();
@@ -149,11 +150,12 @@ struct Delivery {
     body: Vec<u8>,
     resource_id: Option<u64>,
     duplicate: bool,
+    app: String,
 }
 
 async fn deliver(emu: Arc<Inner>, shop: Arc<Shop>, d: Delivery, index: u64) {
     let cfg = emu.config.webhooks.clone();
-    let signature = sign(shop.api_secret.as_bytes(), &d.body);
+    let signature = sign(shop.app_secret(&d.app).as_bytes(), &d.body);
     for attempt in 0..cfg.max_attempts {
         let down = {
             let data = shop.lock();

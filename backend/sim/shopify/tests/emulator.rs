@@ -284,6 +284,76 @@ async fn throttled_when_the_bucket_is_empty_then_restored() {
 }
 
 #[tokio::test]
+async fn each_app_has_its_own_bucket_subscriptions_and_secret() {
+    let emu = start().await;
+    let shop = emu.default_shop().to_owned();
+    emu.set_plan(
+        &shop,
+        Plan {
+            restore_rate: 1.0,
+            maximum: 100.0,
+        },
+    )
+    .unwrap();
+    let erp = emu
+        .add_app(
+            &shop,
+            syncline_sim_shopify::AppSpec {
+                name: "erp".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let default = emu.info();
+    assert_ne!(erp.access_token, default.access_token);
+    assert_eq!(erp.shop_domain, default.shop_domain);
+    let c = client();
+    // Drain the default app's bucket; the other app's stays full.
+    let q = many_shops(90);
+    let (_, b) = gql_v(&c, &default, "2025-01", &q, json!({})).await;
+    assert!(b.get("errors").is_none(), "{b}");
+    let (_, b) = gql_v(&c, &default, "2025-01", &q, json!({})).await;
+    assert_eq!(b["errors"][0]["extensions"]["code"], "THROTTLED");
+    let (_, b) = gql_v(&c, &erp, "2025-01", &q, json!({})).await;
+    assert!(b.get("errors").is_none(), "{b}");
+    emu.set_plan(&shop, Plan::default()).unwrap();
+    // Subscriptions belong to the app that made them and are signed with its secret.
+    let rx = receiver(vec![200]).await;
+    let b = gql(
+        &c,
+        &erp,
+        doc!("webhook_subscription_create"),
+        json!({"topic": "ORDERS_CREATE", "webhookSubscription": {"callbackUrl": rx.url()}}),
+    )
+    .await;
+    assert_eq!(
+        b["data"]["webhookSubscriptionCreate"]["userErrors"],
+        json!([])
+    );
+    let b = gql(&c, &erp, doc!("webhook_subscriptions"), json!({})).await;
+    assert_eq!(
+        b["data"]["webhookSubscriptions"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let b = gql(&c, &default, doc!("webhook_subscriptions"), json!({})).await;
+    assert_eq!(b["data"]["webhookSubscriptions"]["nodes"], json!([]));
+    emu.generate_orders(&shop, 1).unwrap();
+    let got = wait_for(Duration::from_secs(5), "erp delivery", || {
+        let r = rx.received();
+        async move { (!r.is_empty()).then_some(r) }
+    })
+    .await;
+    assert_eq!(
+        got[0].headers["x-shopify-hmac-sha256"].to_str().unwrap(),
+        webhooks::sign(erp.api_secret.as_bytes(), &got[0].body)
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn max_cost_and_input_array_limits() {
     let emu = start().await;
     let info = emu.info();

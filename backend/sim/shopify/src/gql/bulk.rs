@@ -44,7 +44,7 @@ pub fn check_query(q: &str) -> Result<(), String> {
 }
 
 /// Runs the bulk operation in the background.
-pub fn spawn(emu: Arc<Inner>, shop: Arc<Shop>, version: String, id: u64) {
+pub fn spawn(emu: Arc<Inner>, shop: Arc<Shop>, version: String, app: String, id: u64) {
     tokio::spawn(async move {
         let query = {
             let mut data = shop.lock();
@@ -59,6 +59,7 @@ pub fn spawn(emu: Arc<Inner>, shop: Arc<Shop>, version: String, id: u64) {
             shop: shop.clone(),
             version,
             bulk: true,
+            app,
         };
         let resp = emu
             .schema

@@ -31,6 +31,8 @@ pub struct Gql {
     pub version: String,
     /// Inside a bulk operation: connections need no `first`/`last`.
     pub bulk: bool,
+    /// The calling app.
+    pub app: String,
 }
 
 impl Gql {
@@ -741,6 +743,7 @@ impl QueryRoot {
             .lock()
             .subscriptions
             .get(&id)
+            .filter(|s| s.app == g.app)
             .cloned()
             .map(WebhookSubscription))
     }
@@ -767,6 +770,8 @@ impl QueryRoot {
             .lock()
             .subscriptions
             .values()
+            // Each app sees its own subscriptions only.
+            .filter(|s| s.app == g.app)
             // Privacy topics are configured outside the Admin API and have
             // no enum value: subscriptions to them are not listed.
             .filter(|s| WebhookSubscriptionTopic::from_name(&s.topic).is_some())

@@ -1312,7 +1312,7 @@ impl Mutation {
         if data
             .subscriptions
             .values()
-            .any(|s| s.topic == topic.name() && s.callback_url == url.0)
+            .any(|s| s.app == g.app && s.topic == topic.name() && s.callback_url == url.0)
         {
             return Ok(WebhookSubscriptionCreatePayload {
                 user_errors: vec![ue(
@@ -1341,6 +1341,7 @@ impl Mutation {
             created_at: ts.clone(),
             updated_at: ts,
             consecutive_failures: 0,
+            app: g.app.clone(),
         };
         data.subscriptions.insert(id, sub.clone());
         Ok(WebhookSubscriptionCreatePayload {
@@ -1355,8 +1356,15 @@ impl Mutation {
         id: ID,
     ) -> Result<WebhookSubscriptionDeletePayload> {
         let g = ctx.data::<Gql>()?;
-        let removed = parse_gid(&id, "WebhookSubscription")
-            .and_then(|n| g.shop.lock().subscriptions.remove(&n));
+        let removed = parse_gid(&id, "WebhookSubscription").and_then(|n| {
+            let mut data = g.shop.lock();
+            // Another app's subscription is invisible, as on Shopify.
+            if data.subscriptions.get(&n).is_some_and(|s| s.app == g.app) {
+                data.subscriptions.remove(&n)
+            } else {
+                None
+            }
+        });
         Ok(match removed {
             Some(_) => WebhookSubscriptionDeletePayload {
                 deleted_webhook_subscription_id: Some(id),
@@ -1422,7 +1430,13 @@ impl Mutation {
             data.bulk_ops.insert(id, op.clone());
             op
         };
-        super::bulk::spawn(g.emu.clone(), g.shop.clone(), g.version.clone(), op.id);
+        super::bulk::spawn(
+            g.emu.clone(),
+            g.shop.clone(),
+            g.version.clone(),
+            g.app.clone(),
+            op.id,
+        );
         Ok(BulkOperationRunQueryPayload {
             bulk_operation: Some(BulkOperation(op)),
             user_errors: vec![],
