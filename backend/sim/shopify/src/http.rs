@@ -131,7 +131,8 @@ async fn gate(
             if f.error_next > 0 {
                 data.faults.error_next -= 1;
                 error = Some(f.error_status.unwrap_or(503));
-            } else if f.error_rate > 0.0 && data.rng.random_bool(f.error_rate.clamp(0.0, 1.0)) {
+            } else if f.error_rate > 0.0 && data.fault_rng.random_bool(f.error_rate.clamp(0.0, 1.0))
+            {
                 error = Some(f.error_status.unwrap_or(503));
             }
         }
@@ -887,6 +888,19 @@ fn rest_set_level(inner: &Arc<Inner>, shop: &Arc<Shop>, body: &[u8]) -> Response
 
 // ---- control plane -------------------------------------------------------
 
+/// An optional JSON body: empty is `None`, malformed is a 400.
+fn parse_optional<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Box<Response>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        Box::new(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": format!("invalid JSON body: {e}")}),
+        ))
+    })
+}
+
 fn ctl_err(e: crate::Error) -> Response {
     let status = match e {
         crate::Error::UnknownShop(_) => StatusCode::NOT_FOUND,
@@ -966,7 +980,10 @@ async fn ctl_shop(State(inner): St, Path(name): Path<String>) -> Response {
 }
 
 async fn ctl_reset(State(inner): St, Path(name): Path<String>, body: Bytes) -> Response {
-    let spec: Option<SeedSpec> = serde_json::from_slice(&body).ok();
+    let spec: Option<SeedSpec> = match parse_optional(&body) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
     with_shop(&inner, &name, |s| {
         stop_traffic(&s);
         reset(&inner, &s, spec);
@@ -998,7 +1015,10 @@ struct GenerateReq {
 }
 
 async fn ctl_generate(State(inner): St, Path(name): Path<String>, body: Bytes) -> Response {
-    let req: GenerateReq = serde_json::from_slice(&body).unwrap_or_default();
+    let req: GenerateReq = match parse_optional(&body) {
+        Ok(s) => s.unwrap_or_default(),
+        Err(r) => return *r,
+    };
     with_shop(&inner, &name, |s| {
         let spec = TrafficSpec::default();
         let ids: Vec<String> = (0..req.count.unwrap_or(1).min(10_000))
@@ -1096,7 +1116,10 @@ async fn ctl_add_app(
 }
 
 async fn ctl_traffic_start(State(inner): St, Path(name): Path<String>, body: Bytes) -> Response {
-    let spec: TrafficSpec = serde_json::from_slice(&body).unwrap_or_default();
+    let spec: TrafficSpec = match parse_optional(&body) {
+        Ok(s) => s.unwrap_or_default(),
+        Err(r) => return *r,
+    };
     with_shop(&inner, &name, |s| {
         start_traffic(&inner, &s, spec.clone());
         ok_json(&spec)

@@ -412,6 +412,9 @@ pub struct ShopData {
     pub delivery_seq: u64,
     /// Seeded generator for ids and traffic.
     pub rng: StdRng,
+    /// Separate generator for fault draws, so that injecting faults does not
+    /// change the generated traffic.
+    pub fault_rng: StdRng,
     /// Last id handed out.
     pub last_id: u64,
     /// Next order number.
@@ -453,6 +456,7 @@ impl ShopData {
             deliveries: Vec::new(),
             delivery_seq: 0,
             rng,
+            fault_rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17),
             last_id,
             next_order_number: 1001,
             plan,

@@ -70,7 +70,7 @@ pub fn emit_value(
             .collect();
         subs.into_iter()
             .map(|s| {
-                let dup = dup_rate > 0.0 && data.rng.random_bool(dup_rate.clamp(0.0, 1.0));
+                let dup = dup_rate > 0.0 && data.fault_rng.random_bool(dup_rate.clamp(0.0, 1.0));
                 (s, dup)
             })
             .collect()
