@@ -31,6 +31,24 @@ enum Command {
     /// Administration tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run the Shopify and D365 emulators standalone; prints how to reach them as one JSON line.
+    Sim {
+        /// Address of the Shopify Admin API emulator.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        shopify_listen: std::net::SocketAddr,
+        /// Address of the D365 F&O emulator (and its Entra token endpoint).
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        d365_listen: std::net::SocketAddr,
+        /// Seed for identities, master data and generated traffic.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Serve D365 over TLS with a self-signed certificate.
+        #[arg(long)]
+        tls: bool,
+        /// Where the TLS certificate (PEM) is written.
+        #[arg(long, default_value = "data/sim/d365-cert.pem")]
+        tls_cert: std::path::PathBuf,
+    },
 }
 
 /// The parts of the server a process runs.
@@ -120,6 +138,27 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve { role } => {
             telemetry::init(&config)?;
             serve::serve(config, role).await
+        }
+        Command::Sim {
+            shopify_listen,
+            d365_listen,
+            seed,
+            tls,
+            tls_cert,
+        } => {
+            telemetry::init(&config)?;
+            let options = syncline_sim::SimOptions {
+                shopify_listen,
+                d365_listen,
+                seed,
+                d365_tls_cert: tls.then_some(tls_cert),
+            };
+            let emulators = syncline_sim::start(options).await?;
+            // The first line on standard output is the contract with scripts and tests.
+            println!("{}", emulators.info());
+            serve::wait_for_shutdown_signal().await;
+            emulators.shutdown().await;
+            Ok(())
         }
         Command::Migrate => {
             telemetry::init(&config)?;

@@ -199,6 +199,12 @@ pub async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     web_result
 }
 
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn wait_for_shutdown_signal() {
+    let token = CancellationToken::new();
+    signal_shutdown(token.clone()).await;
+}
+
 async fn signal_shutdown(shutdown: CancellationToken) {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {

@@ -346,3 +346,97 @@ async fn bootstrap_runs_once_and_create_tenant_prints_the_link_when_email_is_not
     let listed = admin(dir.path(), &[], &["tenants"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("globex-corporation"));
 }
+
+#[tokio::test]
+async fn sim_prints_how_to_reach_both_emulators_and_they_answer() {
+    use std::io::BufRead;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "sim",
+            "--shopify-listen",
+            "127.0.0.1:0",
+            "--d365-listen",
+            "127.0.0.1:0",
+            "--seed",
+            "7",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&first_line).unwrap();
+    let client = reqwest::Client::new();
+
+    let shopify = &info["shopify"];
+    let graphql = format!(
+        "{}/admin/api/{}/graphql.json",
+        shopify["url"].as_str().unwrap(),
+        shopify["api_version"].as_str().unwrap()
+    );
+    let answer: serde_json::Value = client
+        .post(&graphql)
+        .header(
+            "X-Shopify-Access-Token",
+            shopify["access_token"].as_str().unwrap(),
+        )
+        .json(&serde_json::json!({ "query": "{ shop { name currencyCode } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["data"]["shop"]["name"].is_string(), "{answer}");
+
+    let d365 = &info["d365"];
+    let token: serde_json::Value = client
+        .post(d365["token_url"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", d365["client_id"].as_str().unwrap()),
+            ("client_secret", d365["client_secret"].as_str().unwrap()),
+            (
+                "scope",
+                &format!("{}/.default", d365["url"].as_str().unwrap()),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["token_type"], "Bearer", "{token}");
+    assert_eq!(d365["data_area_id"], "usmf");
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "sim did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success());
+}
