@@ -58,3 +58,11 @@ id_type!(
     /// Identifies an invitation or password-reset token.
     ActionTokenId
 );
+id_type!(
+    /// Identifies a connection to Shopify or D365.
+    ConnectionId
+);
+id_type!(
+    /// Identifies an integration pair.
+    PairId
+);

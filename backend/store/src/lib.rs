@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod connections;
 mod error;
 mod ids;
 mod pool;
@@ -13,9 +14,15 @@ mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use accounts::{ActionKind, ActionToken, ApiKey, Member, NewActionToken, NewApiKey, NewUser, Role, Session, TenantSummary, User};
+pub use accounts::{
+    ActionKind, ActionToken, ApiKey, Member, NewActionToken, NewApiKey, NewUser, Role, Session,
+    TenantSummary, User,
+};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use connections::{
+    Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook,
+};
 pub use error::StoreError;
-pub use ids::{ActionTokenId, ApiKeyId, SessionId, TenantId, UserId};
+pub use ids::{ActionTokenId, ApiKeyId, ConnectionId, PairId, SessionId, TenantId, UserId};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
 pub use tenants::{NewTenant, Tenant, TenantStatus};
