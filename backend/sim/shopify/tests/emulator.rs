@@ -44,6 +44,16 @@ async fn unknown_fields_are_graphql_errors_and_bad_tokens_are_401() {
         "Field 'notAField' doesn't exist on type 'Shop'"
     );
     assert_eq!(body["errors"][0]["extensions"]["code"], "undefinedField");
+    let body = gql(&c, &info, "{ order(id: \"1234\") { id } }", json!({})).await;
+    assert_eq!(body["errors"][0]["message"], "Invalid global id '1234'");
+    let body = gql(
+        &c,
+        &info,
+        "{ order(id: \"gid://shopify/Order/1\") { id } }",
+        json!({}),
+    )
+    .await;
+    assert!(body["data"]["order"].is_null() && body.get("errors").is_none());
     let body = gql(&c, &info, "{ order { id } }", json!({})).await;
     assert_eq!(
         body["errors"][0]["message"],

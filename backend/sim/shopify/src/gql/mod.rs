@@ -82,6 +82,25 @@ pub fn parse_gid(s: &str, kind: &str) -> Option<u64> {
     rest.split('?').next()?.parse().ok()
 }
 
+/// Rejects ids that are not global ids at all, as Shopify does; a well-formed
+/// id of another type or of a missing object simply finds nothing.
+pub fn check_gid(id: &str) -> Result<()> {
+    let ok = id
+        .strip_prefix("gid://shopify/")
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(kind, rest)| !kind.is_empty() && !rest.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            async_graphql::Error::new(format!("Invalid global id '{id}'")).extend_with(|_, e| {
+                e.set("code", "argumentLiteralsIncompatible");
+                e.set("typeName", "CoercionError");
+            }),
+        )
+    }
+}
+
 /// Connection arguments.
 pub struct Page {
     first: Option<i32>,
@@ -376,6 +395,7 @@ impl QueryRoot {
 
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(id) = parse_gid(&id, "Order") else {
             return Ok(None);
         };
@@ -440,6 +460,7 @@ impl QueryRoot {
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Customer>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(id) = parse_gid(&id, "Customer") else {
             return Ok(None);
         };
@@ -487,6 +508,7 @@ impl QueryRoot {
 
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(id) = parse_gid(&id, "Product") else {
             return Ok(None);
         };
@@ -534,6 +556,7 @@ impl QueryRoot {
 
     async fn product_variant(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductVariant>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         Ok(parse_gid(&id, "ProductVariant")
             .and_then(|id| g.variant(id))
             .map(ProductVariant))
@@ -581,7 +604,10 @@ impl QueryRoot {
         let g = ctx.data::<Gql>()?;
         let data = g.shop.lock();
         Ok(match id {
-            Some(id) => parse_gid(&id, "Location").and_then(|id| data.locations.get(&id).cloned()),
+            Some(id) => {
+                check_gid(&id)?;
+                parse_gid(&id, "Location").and_then(|id| data.locations.get(&id).cloned())
+            }
             // Without an id Shopify answers the shop's primary location.
             None => data.locations.values().next().cloned(),
         }
@@ -624,6 +650,7 @@ impl QueryRoot {
 
     async fn inventory_item(&self, ctx: &Context<'_>, id: ID) -> Result<Option<InventoryItem>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(id) = parse_gid(&id, "InventoryItem") else {
             return Ok(None);
         };
@@ -668,6 +695,7 @@ impl QueryRoot {
 
     async fn inventory_level(&self, ctx: &Context<'_>, id: ID) -> Result<Option<InventoryLevel>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(loc) = parse_gid(&id, "InventoryLevel") else {
             return Ok(None);
         };
@@ -684,6 +712,7 @@ impl QueryRoot {
         id: ID,
     ) -> Result<Option<FulfillmentOrder>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(id) = parse_gid(&id, "FulfillmentOrder") else {
             return Ok(None);
         };
@@ -736,6 +765,7 @@ impl QueryRoot {
         id: ID,
     ) -> Result<Option<WebhookSubscription>> {
         let g = ctx.data::<Gql>()?;
+        check_gid(&id)?;
         let Some(id) = parse_gid(&id, "WebhookSubscription") else {
             return Ok(None);
         };
