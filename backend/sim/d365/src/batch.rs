@@ -228,7 +228,10 @@ pub fn handle(
                     ));
                     break;
                 }
-                if let Err(wait) = lock(&shared.throttle).charge(client) {
+                // Bind first: a guard in an `if let`/`match` scrutinee lives
+                // through the arms, and the store lock is taken in them.
+                let charged = lock(&shared.throttle).charge(client);
+                if let Err(wait) = charged {
                     failed = Some((OpResponse::throttled(wait), req.content_id.clone()));
                     break;
                 }
@@ -280,7 +283,8 @@ pub fn handle(
                 out.push_str(&render(&e, None));
                 continue;
             };
-            let resp = match lock(&shared.throttle).charge(client) {
+            let charged = lock(&shared.throttle).charge(client);
+            let resp = match charged {
                 Err(wait) => OpResponse::throttled(wait),
                 Ok(()) => {
                     let ctx = Ctx {

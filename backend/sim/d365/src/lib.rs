@@ -412,7 +412,8 @@ async fn data(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let client = match lock(&shared.auth).check(&headers) {
+    let checked = lock(&shared.auth).check(&headers);
+    let client = match checked {
         Ok(c) => c,
         Err(d) => return unauthorized(d),
     };

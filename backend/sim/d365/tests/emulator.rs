@@ -1444,3 +1444,42 @@ async fn http_control_plane_routes() {
     let r = send(M::GET, "entities/Nope", None).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_get_unique_numbers() {
+    let s = std::sync::Arc::new(sim().await);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = batch_body(
+                "batch_abc",
+                &format!("changeset_{i}"),
+                &[
+                    ("POST", "SalesOrderHeadersV2", json!({"OrderingCustomerAccountNumber": "US-001", "CustomersOrderReference": format!("#c{i}")})),
+                    ("POST", "$1/SalesOrderLines", json!({"ItemNumber": "A0001", "OrderedSalesQuantity": 1})),
+                    ("POST", "$1/SalesOrderLines", json!({"ItemNumber": "A0002", "OrderedSalesQuantity": 2})),
+                ],
+                &s.info.url,
+            );
+            let (st, _, text) = post_batch(&s, body).await;
+            assert_eq!(st, StatusCode::OK);
+            assert_eq!(text.matches("201 Created").count(), 3, "{text}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let orders = s.emu.control().orders();
+    assert_eq!(orders.len(), 20);
+    let numbers: BTreeSet<String> = orders
+        .iter()
+        .map(|o| o["SalesOrderNumber"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(numbers.len(), 20);
+    assert!(
+        orders
+            .iter()
+            .all(|o| o["SalesOrderLines"].as_array().unwrap().len() == 2)
+    );
+}
