@@ -103,7 +103,7 @@ impl Control {
         let mut out = Vec::new();
         for r in rows {
             let mut e = project(es, r, None);
-            e.remove("@odata.etag");
+            e.shift_remove("@odata.etag");
             if es.table == "SalesOrderHeader"
                 && let Some(ls) = lines_set
             {
@@ -122,7 +122,7 @@ impl Control {
                     .into_iter()
                     .map(|l| {
                         let mut m = project(ls, l, None);
-                        m.remove("@odata.etag");
+                        m.shift_remove("@odata.etag");
                         Value::Object(m)
                     })
                     .collect();
@@ -412,8 +412,8 @@ fn op_result(resp: OpResponse) -> Result<Value, Error> {
     if resp.ok() {
         let mut body = body;
         if let Some(m) = body.as_object_mut() {
-            m.remove("@odata.context");
-            m.remove("@odata.etag");
+            m.shift_remove("@odata.context");
+            m.shift_remove("@odata.etag");
         }
         return Ok(body);
     }
