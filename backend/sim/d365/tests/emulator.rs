@@ -1482,4 +1482,7 @@ async fn concurrent_batches_get_unique_numbers() {
             .iter()
             .all(|o| o["SalesOrderLines"].as_array().unwrap().len() == 2)
     );
+    // Properties keep the entity's declaration order.
+    let first: Vec<&String> = orders[0].as_object().unwrap().keys().take(2).collect();
+    assert_eq!(first, ["dataAreaId", "SalesOrderNumber"]);
 }
