@@ -789,8 +789,10 @@ async fn products_create_update_and_set() {
         json!({"input": {"title": "D365 item A0001", "productOptions": [{"name": "Size", "values": [{"name": "S"}, {"name": "M"}]}],
             "variants": [
                 {"sku": "A0001-S", "price": "19.99", "optionValues": [{"optionName": "Size", "name": "S"}], "inventoryQuantities": [{"locationId": loc, "name": "available", "quantity": 5}]},
-                {"sku": "A0001-M", "price": "21.99", "optionValues": [{"optionName": "Size", "name": "M"}]}
-            ]}}),
+                {"sku": "A0001-M", "price": "21.99", "optionValues": [{"optionName": "Size", "name": "M"}],
+                 "metafields": [{"namespace": "d365", "key": "item_number", "type": "single_line_text_field", "value": "A0001"}]}
+            ],
+            "metafields": [{"namespace": "d365", "key": "released", "type": "boolean", "value": "true"}]}}),
     )
     .await;
     let p = &b["data"]["productSet"];
@@ -798,6 +800,15 @@ async fn products_create_update_and_set() {
     let variants = p["product"]["variants"]["nodes"].as_array().unwrap();
     assert_eq!(variants.len(), 2);
     assert_eq!(variants[0]["price"], "19.99");
+    let b2 = gql(
+        &c,
+        &info,
+        "query($p: ID!, $v: ID!) { product(id: $p) { metafield(namespace: \"d365\", key: \"released\") { value type } } productVariant(id: $v) { metafield(namespace: \"d365\", key: \"item_number\") { value } } }",
+        json!({"p": p["product"]["id"], "v": variants[1]["id"]}),
+    )
+    .await;
+    assert_eq!(b2["data"]["product"]["metafield"]["value"], "true");
+    assert_eq!(b2["data"]["productVariant"]["metafield"]["value"], "A0001");
     // Update by id: keep S, drop M, add L.
     let pid = p["product"]["id"].clone();
     let s_id = variants[0]["id"].clone();

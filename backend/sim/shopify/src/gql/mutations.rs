@@ -95,6 +95,7 @@ pub struct ProductVariantSetInput {
     price: Option<Money>,
     sku: Option<String>,
     taxable: Option<bool>,
+    metafields: Option<Vec<MetafieldInput>>,
 }
 
 /// `ProductSetInput` (subset).
@@ -111,6 +112,19 @@ pub struct ProductSetInput {
     status: Option<ProductStatus>,
     product_options: Option<Vec<OptionSetInput>>,
     variants: Option<Vec<ProductVariantSetInput>>,
+    metafields: Option<Vec<MetafieldInput>>,
+}
+
+/// `MetafieldInput`.
+#[derive(InputObject)]
+#[graphql(name = "MetafieldInput")]
+pub struct MetafieldInput {
+    id: Option<ID>,
+    namespace: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+    #[graphql(name = "type")]
+    kind: Option<String>,
 }
 
 /// `ProductCreatePayload`.
@@ -135,6 +149,7 @@ pub struct ProductUpdatePayload {
 #[allow(missing_docs)]
 pub enum ProductSetUserErrorCode {
     GenericError,
+    InvalidMetafield,
     InvalidVariant,
     ProductDoesNotExist,
     ProductVariantDoesNotExist,
@@ -651,6 +666,43 @@ impl Mutation {
             },
             None => None,
         };
+        let all_metafields = input
+            .metafields
+            .iter()
+            .flatten()
+            .map(|m| (vec!["input".to_owned(), "metafields".to_owned()], m))
+            .chain(variants_in.iter().enumerate().flat_map(|(i, v)| {
+                v.metafields.iter().flatten().map(move |m| {
+                    (
+                        vec![
+                            "input".to_owned(),
+                            "variants".to_owned(),
+                            i.to_string(),
+                            "metafields".to_owned(),
+                        ],
+                        m,
+                    )
+                })
+            }));
+        for (path, m) in all_metafields {
+            let problem = match (&m.key, &m.value, &m.kind) {
+                (None, _, _) => Some("Key can't be blank".to_owned()),
+                (_, None, _) => Some("Value can't be blank".to_owned()),
+                (_, _, None) => Some("Type can't be blank".to_owned()),
+                (Some(_), Some(v), Some(k)) => invalid_value(k, v),
+            };
+            if let Some(msg) = problem {
+                let _ = &m.id;
+                return Ok(ProductSetPayload {
+                    product: None,
+                    user_errors: vec![ProductSetUserError {
+                        code: Some(ProductSetUserErrorCode::InvalidMetafield),
+                        field: Some(path),
+                        message: msg,
+                    }],
+                });
+            }
+        }
         let option_name = input
             .product_options
             .as_ref()
@@ -763,6 +815,15 @@ impl Mutation {
             )
             .ok_or_else(|| async_graphql::Error::new("product vanished"))?,
         };
+        let ts = now();
+        for m in input.metafields.iter().flatten() {
+            upsert_metafield(&mut data, &product.admin_graphql_api_id, m, &ts);
+        }
+        for (v_in, v) in variants_in.iter().zip(&product.variants) {
+            for m in v_in.metafields.iter().flatten() {
+                upsert_metafield(&mut data, &v.admin_graphql_api_id, m, &ts);
+            }
+        }
         drop(data);
         let topic = if existing_id.is_some() {
             "products/update"
@@ -1441,6 +1502,39 @@ impl Mutation {
             bulk_operation: Some(BulkOperation(op)),
             user_errors: vec![],
         })
+    }
+}
+
+fn upsert_metafield(data: &mut shop::ShopData, owner: &str, m: &MetafieldInput, ts: &str) {
+    let (Some(key), Some(value)) = (&m.key, &m.value) else {
+        return;
+    };
+    let ns = m.namespace.clone().unwrap_or_else(|| "$app".into());
+    match data
+        .metafields
+        .iter_mut()
+        .find(|x| x.owner_id == owner && x.namespace == ns && x.key == *key)
+    {
+        Some(x) => {
+            x.value = value.clone();
+            if let Some(k) = &m.kind {
+                x.kind = k.clone();
+            }
+            x.updated_at = ts.to_owned();
+        }
+        None => {
+            let id = data.next_id();
+            data.metafields.push(shop::Metafield {
+                id,
+                owner_id: owner.to_owned(),
+                namespace: ns,
+                key: key.clone(),
+                kind: m.kind.clone().unwrap_or_default(),
+                value: value.clone(),
+                created_at: ts.to_owned(),
+                updated_at: ts.to_owned(),
+            });
+        }
     }
 }
 
