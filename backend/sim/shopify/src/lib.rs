@@ -331,7 +331,18 @@ pub async fn start(config: Config) -> Result<ShopifyEmulator, Error> {
     let base_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| {
+            // A wildcard bind is not an address clients can use.
+            let mut shown = addr;
+            if shown.ip().is_unspecified() {
+                shown.set_ip(if shown.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            format!("http://{shown}")
+        })
         .trim_end_matches('/')
         .to_owned();
     let default = ShopSpec {
