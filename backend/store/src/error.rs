@@ -31,6 +31,14 @@ pub enum StoreError {
         /// Why it could not be read.
         detail: String,
     },
+    /// Secrets were used on a store built without [`crate::Store::with_keyring`].
+    #[error(
+        "no master key configured: set SYNCLINE_MASTER_KEY or SYNCLINE_MASTER_KEY_FILE to use secrets"
+    )]
+    NoKeyring,
+    /// Encryption or decryption of a secret or data key failed.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
     /// Any other database error.
     #[error("database error")]
     Database(#[source] sqlx::Error),

@@ -7,9 +7,11 @@
 mod accounts;
 mod audit;
 mod connections;
+pub mod crypto;
 mod error;
 mod ids;
 mod pool;
+mod secrets;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,4 +27,5 @@ pub use connections::{
 pub use error::StoreError;
 pub use ids::{ActionTokenId, ApiKeyId, ConnectionId, PairId, SessionId, TenantId, UserId};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
+pub use secrets::{RotationFailure, RotationReport, SecretId, SecretMeta};
 pub use tenants::{NewTenant, Tenant, TenantStatus};

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -7,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, PgConnection, PgPool, SqlitePool};
 
 use crate::StoreError;
+use crate::crypto::Keyring;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend. The body is compiled
 /// once per backend, so one query text serves both.
@@ -85,6 +87,8 @@ impl std::fmt::Debug for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Master keys for secrets; shared by clones so an in-process rotation reaches all of them.
+    pub(crate) keyring: Option<Arc<RwLock<Arc<Keyring>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -134,6 +138,7 @@ impl Store {
             .map_err(|e| connect_error(format!("{}: {}", settings.path.display(), describe(&e))))?;
         Ok(Store {
             pool: Pool::Sqlite(pool),
+            keyring: None,
         })
     }
 
@@ -160,6 +165,7 @@ impl Store {
             .map_err(|e| connect_error(format!("{target}: {}", describe(&e))))?;
         Ok(Store {
             pool: Pool::Postgres(pool),
+            keyring: None,
         })
     }
 
@@ -180,6 +186,13 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// This store with the master keys that protect secrets; without them secret calls fail
+    /// with [`StoreError::NoKeyring`].
+    pub fn with_keyring(mut self, keyring: Keyring) -> Store {
+        self.keyring = Some(Arc::new(RwLock::new(Arc::new(keyring))));
+        self
     }
 
     /// Which engine this store runs on.
