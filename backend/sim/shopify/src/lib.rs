@@ -300,10 +300,17 @@ impl Inner {
     }
 }
 
-/// A running emulator. Dropping it does not stop the server: call
-/// [`ShopifyEmulator::shutdown`].
-pub struct ShopifyEmulator {
+/// The control API of a running emulator: cheap to clone and share (test
+/// harnesses, the console's sandbox). [`ShopifyEmulator`] dereferences to it.
+#[derive(Clone)]
+pub struct Control {
     inner: Arc<Inner>,
+}
+
+/// A running emulator. Dropping it does not stop the server: call
+/// [`ShopifyEmulator::shutdown`]. The control methods come from [`Control`].
+pub struct ShopifyEmulator {
+    control: Control,
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: JoinHandle<()>,
@@ -366,7 +373,7 @@ pub async fn start(config: Config) -> Result<ShopifyEmulator, Error> {
     let server = tokio::spawn(serve(listener, app, rx));
     tracing::info!(%addr, "shopify emulator listening");
     Ok(ShopifyEmulator {
-        inner,
+        control: Control { inner },
         addr,
         stop: Some(tx),
         server,
@@ -413,7 +420,49 @@ async fn serve(
     conns.abort_all();
 }
 
+impl std::ops::Deref for ShopifyEmulator {
+    type Target = Control;
+    fn deref(&self) -> &Control {
+        &self.control
+    }
+}
+
 impl ShopifyEmulator {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A shareable handle on the control API.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// The GraphQL schema served, as SDL (for contract tests).
+    pub fn schema_sdl() -> String {
+        gql::build_schema().sdl()
+    }
+
+    /// Stops the server and the traffic generators.
+    pub async fn shutdown(mut self) {
+        for shop in self
+            .control
+            .inner
+            .shops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            http::stop_traffic(shop);
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Control {
     /// Connection details of the default shop.
     pub fn info(&self) -> ShopifyInfo {
         match self.inner.shop(&self.inner.config.shop_name) {
@@ -429,11 +478,6 @@ impl ShopifyEmulator {
                 api_version: self.inner.config.api_version.clone(),
             },
         }
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// Base URL of the listener (`http://127.0.0.1:PORT`).
@@ -585,27 +629,5 @@ impl ShopifyEmulator {
     pub fn stop_traffic(&self, shop: &str) -> Result<(), Error> {
         http::stop_traffic(&*self.inner.shop(shop)?);
         Ok(())
-    }
-
-    /// The GraphQL schema served, as SDL (for contract tests).
-    pub fn schema_sdl() -> String {
-        gql::build_schema().sdl()
-    }
-
-    /// Stops the server and the traffic generators.
-    pub async fn shutdown(mut self) {
-        for shop in self
-            .inner
-            .shops
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
-            http::stop_traffic(shop);
-        }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.server).await;
     }
 }
