@@ -1,8 +1,10 @@
 //! Shopify connector: webhook verification, Admin GraphQL client, native payloads.
 //!
-//! For now: typed webhook payloads, their conversion to the canonical model, and
-//! webhook signature verification. The GraphQL client comes with its own issue.
+//! Typed webhook payloads and their conversion to the canonical model,
+//! webhook signature verification, and the Admin GraphQL client
+//! ([`client`]) with cost-based throttling and error classification.
 
+pub mod client;
 pub mod convert;
 pub mod graphql;
 pub mod payload;
