@@ -77,6 +77,11 @@ pub struct TrafficSpec {
     pub guest_probability: f64,
     /// Probability that the buyer is a new customer (`customers/create`).
     pub new_customer_probability: f64,
+    /// Probability that an earlier order is edited (note, tags; `orders/updated`).
+    pub update_probability: f64,
+    /// Probability that an earlier unfulfilled order is cancelled
+    /// (`orders/cancelled`).
+    pub cancel_probability: f64,
     /// Stop after this many orders (0: run until stopped).
     pub max_orders: u64,
 }
@@ -88,6 +93,8 @@ impl Default for TrafficSpec {
             refund_probability: 0.1,
             guest_probability: 0.15,
             new_customer_probability: 0.4,
+            update_probability: 0.1,
+            cancel_probability: 0.02,
             max_orders: 0,
         }
     }
@@ -1146,6 +1153,83 @@ fn transaction(
         amount_rounding: None,
         admin_graphql_api_id: format!("gid://shopify/OrderTransaction/{id}"),
     }
+}
+
+/// Edits a random open order the way merchants do (note, tags).
+pub fn random_update(data: &mut ShopData) -> Option<model::Order> {
+    let ids: Vec<u64> = data
+        .orders
+        .values()
+        .filter(|o| o.cancelled_at.is_none())
+        .map(|o| o.id)
+        .collect();
+    let id = *ids.choose(&mut data.rng)?;
+    let n = data.rng.random_range(1..1000);
+    let order = data.orders.get_mut(&id)?;
+    order.note = Some(format!("Kunde rief an — call #{n}"));
+    if !order.tags.split(", ").any(|t| t == "edited") {
+        order.tags = if order.tags.is_empty() {
+            "edited".into()
+        } else {
+            format!("{}, edited", order.tags)
+        };
+    }
+    order.updated_at = crate::now_rfc3339();
+    Some(order.clone())
+}
+
+/// Cancels a random unfulfilled, unrefunded order, refunding its payment.
+pub fn random_cancel(data: &mut ShopData) -> Option<model::Order> {
+    let ids: Vec<u64> = data
+        .orders
+        .values()
+        .filter(|o| {
+            o.cancelled_at.is_none()
+                && o.fulfillment_status.is_none()
+                && o.financial_status.as_deref() == Some("paid")
+        })
+        .map(|o| o.id)
+        .collect();
+    let id = *ids.choose(&mut data.rng)?;
+    let tx_id = data.next_id();
+    let reason = (*pick(
+        data,
+        &["customer", "inventory", "fraud", "declined", "other"],
+    ))
+    .to_owned();
+    let ts = crate::now_rfc3339();
+    let sale = data
+        .transactions
+        .get(&id)
+        .and_then(|t| t.iter().find(|t| t.kind == "sale"))
+        .cloned();
+    if let Some(sale) = sale {
+        let mut refund = transaction(
+            tx_id,
+            id,
+            "refund",
+            &sale.gateway,
+            sale.amount,
+            sale.currency.as_deref().unwrap_or("USD"),
+            &ts,
+        );
+        refund.parent_id = Some(sale.id);
+        data.transactions.entry(id).or_default().push(refund);
+    }
+    for fo in data.fulfillment_orders.values_mut() {
+        if fo.order_id == id {
+            fo.status = "CANCELLED".into();
+            fo.updated_at = ts.clone();
+        }
+    }
+    let order = data.orders.get_mut(&id)?;
+    order.cancelled_at = Some(ts.clone());
+    order.cancel_reason = Some(reason);
+    order.closed_at = Some(ts.clone());
+    order.financial_status = Some("refunded".into());
+    order.current_total_price = money(Decimal::ZERO, &order.currency);
+    order.updated_at = ts;
+    Some(order.clone())
 }
 
 /// Refunds one line of a random paid order, if there is one.

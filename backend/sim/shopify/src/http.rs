@@ -1259,6 +1259,30 @@ pub fn start_traffic(inner: &Arc<Inner>, shop: &Arc<Shop>, spec: TrafficSpec) {
             if refund {
                 generate_refund(&inner2, &shop2);
             }
+            let (update, cancel) = {
+                let mut data = shop2.lock();
+                let u = spec.update_probability.clamp(0.0, 1.0);
+                let c = spec.cancel_probability.clamp(0.0, 1.0);
+                (data.rng.random_bool(u), data.rng.random_bool(c))
+            };
+            // Bind first: the shop lock must be released before emitting.
+            let updated = if update {
+                generator::random_update(&mut shop2.lock())
+            } else {
+                None
+            };
+            if let Some(o) = updated {
+                crate::webhooks::emit_json(&inner2, &shop2, "orders/updated", &o);
+            }
+            let cancelled = if cancel {
+                generator::random_cancel(&mut shop2.lock())
+            } else {
+                None
+            };
+            if let Some(o) = cancelled {
+                crate::webhooks::emit_json(&inner2, &shop2, "orders/cancelled", &o);
+                crate::webhooks::emit_json(&inner2, &shop2, "orders/updated", &o);
+            }
             n += 1;
             if spec.max_orders > 0 && n >= spec.max_orders {
                 break;

@@ -1329,3 +1329,41 @@ async fn control_plane_over_http() {
 fn emu_default_seed_orders() -> usize {
     common::test_config().seed_data.orders as usize
 }
+
+#[tokio::test]
+async fn traffic_edits_and_cancels_orders() {
+    let emu = start().await;
+    let shop = emu.default_shop().to_owned();
+    let rx = receiver(vec![200]).await;
+    emu.subscribe(&shop, "orders/cancelled", &rx.url()).unwrap();
+    emu.subscribe(&shop, "orders/updated", &rx.url()).unwrap();
+    emu.start_traffic(
+        &shop,
+        syncline_sim_shopify::TrafficSpec {
+            orders_per_sec: 200.0,
+            update_probability: 0.5,
+            cancel_probability: 0.5,
+            max_orders: 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let got = wait_for(Duration::from_secs(10), "cancellation webhook", || {
+        let r = rx.received();
+        async move {
+            r.iter()
+                .any(|d| d.headers["x-shopify-topic"] == "orders/cancelled")
+                .then_some(r)
+        }
+    })
+    .await;
+    let cancelled = got
+        .iter()
+        .find(|d| d.headers["x-shopify-topic"] == "orders/cancelled")
+        .unwrap();
+    let body: Value = serde_json::from_slice(&cancelled.body).unwrap();
+    assert!(body["cancelled_at"].is_string());
+    assert_eq!(body["financial_status"], "refunded");
+    emu.stop_traffic(&shop).unwrap();
+    emu.shutdown().await;
+}
