@@ -209,6 +209,8 @@ pub struct Inner {
     pub base_url: String,
     /// The GraphQL schema.
     pub schema: gql::AdminSchema,
+    /// Flips to `true` on shutdown so pending webhook retries stop.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Current time as Shopify writes it in REST and webhook payloads.
@@ -366,6 +368,7 @@ pub async fn start(config: Config) -> Result<ShopifyEmulator, Error> {
         client,
         base_url,
         schema: gql::build_schema(),
+        stopping: tokio::sync::watch::channel(false).0,
     });
     inner.create_shop(default)?;
     let app = http::router(inner.clone());
@@ -455,6 +458,7 @@ impl ShopifyEmulator {
         {
             http::stop_traffic(shop);
         }
+        self.control.inner.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -233,7 +233,12 @@ async fn deliver(emu: Arc<Inner>, shop: Arc<Shop>, d: Delivery, index: u64) {
             return;
         }
         if attempt + 1 < cfg.max_attempts {
-            tokio::time::sleep(cfg.delay(attempt)).await;
+            let mut stopping = emu.stopping.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.delay(attempt)) => {}
+                // The emulator is shutting down: abandon the retries.
+                _ = stopping.wait_for(|s| *s) => return,
+            }
         }
     }
     set_outcome(&shop, index, "failed");
