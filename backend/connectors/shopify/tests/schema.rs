@@ -57,17 +57,18 @@ fn named(t: &Value) -> String {
 struct Checker<'a> {
     types: &'a HashMap<String, Value>,
     vars: HashMap<String, String>,
-    doc: &'a str,
+    errors: Vec<String>,
 }
 
 impl Checker<'_> {
-    fn check(&self, set: &SelectionSet, on: &str) {
-        let ty = &self.types[on];
-        assert!(
-            !set.items.is_empty(),
-            "{}: empty selection on {on}",
-            self.doc
-        );
+    fn check(&mut self, set: &SelectionSet, on: &str) {
+        let Some(ty) = self.types.get(on) else {
+            self.errors.push(format!("unknown type {on}"));
+            return;
+        };
+        if set.items.is_empty() {
+            self.errors.push(format!("empty selection on {on}"));
+        }
         for item in &set.items {
             match &item.node {
                 Selection::Field(f) => {
@@ -75,52 +76,52 @@ impl Checker<'_> {
                     if name == "__typename" {
                         continue;
                     }
-                    let field = ty["fields"]
+                    let Some(field) = ty["fields"]
                         .as_array()
                         .and_then(|fs| fs.iter().find(|x| x["name"] == name))
-                        .unwrap_or_else(|| panic!("{}: {on} has no field {name}", self.doc));
-                    let args = field["args"].as_array().unwrap();
+                    else {
+                        self.errors.push(format!("{on} has no field {name}"));
+                        continue;
+                    };
+                    let args = field["args"].as_array().cloned().unwrap_or_default();
                     for (arg, value) in &f.node.arguments {
-                        let def = args
-                            .iter()
-                            .find(|a| a["name"] == arg.node.as_str())
-                            .unwrap_or_else(|| {
-                                panic!("{}: {on}.{name} has no argument {}", self.doc, arg.node)
-                            });
+                        let Some(def) = args.iter().find(|a| a["name"] == arg.node.as_str()) else {
+                            self.errors
+                                .push(format!("{on}.{name} has no argument {}", arg.node));
+                            continue;
+                        };
                         let text = value.node.to_string();
                         if let Some(var) = text.strip_prefix('$') {
-                            let declared = &self.vars[var];
                             let wanted = type_text(&def["type"]);
-                            assert!(
-                                *declared == wanted || *declared == format!("{wanted}!"),
-                                "{}: ${var} is {declared}, {on}.{name}({}) wants {wanted}",
-                                self.doc,
-                                arg.node
-                            );
+                            match self.vars.get(var) {
+                                Some(d) if *d == wanted || *d == format!("{wanted}!") => {}
+                                Some(d) => self.errors.push(format!(
+                                    "${var} is {d}, {on}.{name}({}) wants {wanted}",
+                                    arg.node
+                                )),
+                                None => self.errors.push(format!("${var} is not declared")),
+                            }
                         }
                     }
-                    for a in args {
-                        if a["type"]["kind"] == "NON_NULL" && a["defaultValue"].is_null() {
-                            assert!(
-                                f.node
-                                    .arguments
-                                    .iter()
-                                    .any(|(n, _)| n.node.as_str() == a["name"]),
-                                "{}: {on}.{name} needs argument {}",
-                                self.doc,
-                                a["name"]
-                            );
+                    for a in &args {
+                        let given = f
+                            .node
+                            .arguments
+                            .iter()
+                            .any(|(n, _)| n.node.as_str() == a["name"]);
+                        if a["type"]["kind"] == "NON_NULL" && a["defaultValue"].is_null() && !given
+                        {
+                            self.errors
+                                .push(format!("{on}.{name} needs argument {}", a["name"]));
                         }
                     }
                     let inner = named(&field["type"]);
-                    let kind = self.types[&inner]["kind"].as_str().unwrap();
+                    let kind = self.types[&inner]["kind"].as_str().unwrap_or_default();
                     let leaf = matches!(kind, "SCALAR" | "ENUM");
-                    assert_eq!(
-                        leaf,
-                        f.node.selection_set.node.items.is_empty(),
-                        "{}: selection on {on}.{name} ({kind})",
-                        self.doc
-                    );
+                    if leaf != f.node.selection_set.node.items.is_empty() {
+                        self.errors
+                            .push(format!("wrong selection on {on}.{name} ({kind})"));
+                    }
                     if !leaf {
                         self.check(&f.node.selection_set.node, &inner);
                     }
@@ -136,13 +137,66 @@ impl Checker<'_> {
                         .as_array()
                         .map(|p| p.iter().any(|t| t["name"] == target.as_str()))
                         .unwrap_or(target == on);
-                    assert!(possible, "{}: {target} is not a possible {on}", self.doc);
+                    if !possible {
+                        self.errors.push(format!("{target} is not a possible {on}"));
+                    }
                     self.check(&frag.node.selection_set.node, &target);
                 }
-                Selection::FragmentSpread(_) => panic!("{}: named fragments not checked", self.doc),
+                Selection::FragmentSpread(_) => {
+                    self.errors.push("named fragments are not checked".into());
+                }
             }
         }
     }
+}
+
+/// Errors of one single-operation document against the schema.
+fn validate(types: &HashMap<String, Value>, name: &str, doc: &str) -> Vec<String> {
+    let parsed = match async_graphql::parser::parse_query(doc) {
+        Ok(p) => p,
+        Err(e) => return vec![format!("does not parse: {e}")],
+    };
+    let mut errors = Vec::new();
+    let mut ops = 0;
+    for (op_name, op) in parsed.operations.iter() {
+        ops += 1;
+        if op_name.map(Name::as_str) != Some(name) {
+            errors.push(format!("operation is named {op_name:?}, not {name}"));
+        }
+        let root = match op.node.ty {
+            OperationType::Query => "QueryRoot",
+            OperationType::Mutation => "Mutation",
+            OperationType::Subscription => "Subscription",
+        };
+        let vars = op
+            .node
+            .variable_definitions
+            .iter()
+            .map(|v| {
+                (
+                    v.node.name.node.to_string(),
+                    v.node.var_type.node.to_string(),
+                )
+            })
+            .collect::<HashMap<_, _>>();
+        for ty in vars.values() {
+            let base = ty.trim_matches(|c| c == '[' || c == ']' || c == '!');
+            if !types.contains_key(base) {
+                errors.push(format!("unknown variable type {base}"));
+            }
+        }
+        let mut checker = Checker {
+            types,
+            vars,
+            errors: Vec::new(),
+        };
+        checker.check(&op.node.selection_set.node, root);
+        errors.extend(checker.errors);
+    }
+    if ops != 1 {
+        errors.push(format!("{ops} operations"));
+    }
+    errors
 }
 
 #[test]
@@ -150,40 +204,50 @@ fn client_documents_validate_against_the_2025_01_schema() {
     let types = schema();
     assert!(!DOCUMENTS.is_empty());
     for (name, doc) in DOCUMENTS {
-        let parsed = async_graphql::parser::parse_query(doc)
-            .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
-        let mut ops = 0;
-        for (op_name, op) in parsed.operations.iter() {
-            ops += 1;
-            assert_eq!(op_name.map(Name::as_str), Some(*name));
-            let root = match op.node.ty {
-                OperationType::Query => "QueryRoot",
-                OperationType::Mutation => "Mutation",
-                OperationType::Subscription => panic!("no subscriptions"),
-            };
-            let vars = op
-                .node
-                .variable_definitions
-                .iter()
-                .map(|v| {
-                    (
-                        v.node.name.node.to_string(),
-                        v.node.var_type.node.to_string(),
-                    )
-                })
-                .collect::<HashMap<_, _>>();
-            for ty in vars.values() {
-                let base = ty.trim_matches(|c| c == '[' || c == ']' || c == '!');
-                assert!(types.contains_key(base), "{name}: unknown type {base}");
-            }
-            Checker {
-                types: &types,
-                vars,
-                doc: name,
-            }
-            .check(&op.node.selection_set.node, root);
-        }
-        assert_eq!(ops, 1, "{name}");
+        let errors = validate(&types, name, doc);
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}
+
+#[test]
+fn the_check_catches_mistakes() {
+    let types = schema();
+    for (doc, expected) in [
+        (
+            "query Q { shop { name currency } }",
+            "Shop has no field currency",
+        ),
+        ("query Q { shop }", "wrong selection on QueryRoot.shop"),
+        (
+            "query Q { shop { name { x } } }",
+            "wrong selection on Shop.name",
+        ),
+        (
+            "query Q($n: String) { webhookSubscriptions(first: $n) { nodes { id } } }",
+            "$n is String",
+        ),
+        (
+            "query Q { webhookSubscriptions(frist: 1) { nodes { id } } }",
+            "has no argument frist",
+        ),
+        (
+            "mutation Q($id: ID!) { webhookSubscriptionDelete(id: $id) { userErrors { code } } }",
+            "UserError has no field code",
+        ),
+        (
+            "mutation Q { webhookSubscriptionCreate(webhookSubscription: {}) { userErrors { field } } }",
+            "needs argument \"topic\"",
+        ),
+        (
+            "query Q { webhookSubscriptions(first: 1) { nodes { endpoint { ... on Shop { name } } } } }",
+            "Shop is not a possible WebhookSubscriptionEndpoint",
+        ),
+    ] {
+        let errors = validate(&types, "Q", doc);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{doc}: expected `{expected}`, got {errors:?}"
+        );
     }
 }
 

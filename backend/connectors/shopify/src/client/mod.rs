@@ -14,6 +14,7 @@ mod cost;
 mod error;
 mod ops;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -124,7 +125,7 @@ pub struct GraphqlRequest {
     /// Operation name (logs only).
     pub name: &'static str,
     /// The document.
-    pub query: &'static str,
+    pub query: Cow<'static, str>,
     /// Variables (`null` for none).
     pub variables: Value,
     /// Requested cost estimate (what Shopify will compute from the document).

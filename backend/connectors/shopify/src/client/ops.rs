@@ -1,6 +1,8 @@
 //! Typed Admin API operations. Every document here is checked against the
 //! 2025-01 schema by `tests/graphql.rs`.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::json;
 
@@ -142,7 +144,7 @@ impl AdminClient {
     pub async fn shop_info(&self) -> Result<ShopInfo, ClientError> {
         let req = GraphqlRequest {
             name: "ShopInfo",
-            query: SHOP_INFO,
+            query: Cow::Borrowed(SHOP_INFO),
             variables: serde_json::Value::Null,
             cost: 1.0,
         };
@@ -156,7 +158,7 @@ impl AdminClient {
         loop {
             let req = GraphqlRequest {
                 name: "WebhookSubscriptions",
-                query: WEBHOOK_SUBSCRIPTIONS,
+                query: Cow::Borrowed(WEBHOOK_SUBSCRIPTIONS),
                 variables: json!({ "first": SUBSCRIPTION_PAGE, "after": after }),
                 // Connection 2 + first × (node 1 + endpoint 1), plus pageInfo.
                 cost: f64::from(2 + SUBSCRIPTION_PAGE * 2 + 1),
@@ -187,7 +189,7 @@ impl AdminClient {
     ) -> Result<String, ClientError> {
         let req = GraphqlRequest {
             name: "WebhookSubscriptionCreate",
-            query: WEBHOOK_SUBSCRIPTION_CREATE,
+            query: Cow::Borrowed(WEBHOOK_SUBSCRIPTION_CREATE),
             variables: json!({
                 "topic": topic_enum(topic),
                 "webhookSubscription": { "callbackUrl": callback_url, "format": "JSON" },
@@ -217,7 +219,7 @@ impl AdminClient {
     pub async fn webhook_subscription_delete(&self, id: &str) -> Result<(), ClientError> {
         let req = GraphqlRequest {
             name: "WebhookSubscriptionDelete",
-            query: WEBHOOK_SUBSCRIPTION_DELETE,
+            query: Cow::Borrowed(WEBHOOK_SUBSCRIPTION_DELETE),
             variables: json!({ "id": id }),
             cost: 10.0,
         };
