@@ -45,6 +45,16 @@ pub struct Config {
     /// Secret for session cookies and CSRF tokens (base64, at least 32 bytes); generated into
     /// the data directory when unset.
     pub session_secret: Option<SecretString>,
+    /// Master key wrapping every tenant's data key (base64, 32 bytes).
+    pub master_key: Option<SecretString>,
+    /// File holding the master key; generated (0600) in the data directory when neither is set.
+    pub master_key_file: Option<PathBuf>,
+    /// Shopify public app client id, for OAuth installs.
+    pub shopify_app_key: Option<String>,
+    /// Shopify public app client secret.
+    pub shopify_app_secret: Option<SecretString>,
+    /// Run the built-in emulators for sandbox connections.
+    pub sandbox: bool,
 }
 
 /// Why the configuration could not be loaded.
@@ -91,6 +101,11 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     session_secret: Option<String>,
+    master_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    shopify_app_key: Option<String>,
+    shopify_app_secret: Option<String>,
+    sandbox: Option<bool>,
 }
 
 /// Every setting with its environment variable, default and meaning; the README's table.
@@ -154,6 +169,31 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "SYNCLINE_SESSION_SECRET",
         "(generated: `<data dir>/session.key`)",
         "Base64 secret (32+ bytes) signing console sessions and CSRF tokens. Set the same value on every web process of a cluster.",
+    ),
+    (
+        "SYNCLINE_MASTER_KEY",
+        "(none)",
+        "Base64 master key (32 bytes) that wraps every tenant's data key. Keep it out of the database's backups.",
+    ),
+    (
+        "SYNCLINE_MASTER_KEY_FILE",
+        "(generated: `<data dir>/master.key`, 0600)",
+        "File holding the master key. The embedded default generates it on first start: back it up, secrets are unreadable without it.",
+    ),
+    (
+        "SYNCLINE_SHOPIFY_APP_KEY",
+        "(none: OAuth install disabled)",
+        "Client id of the Syncline public app, for `/oauth/shopify/install`.",
+    ),
+    (
+        "SYNCLINE_SHOPIFY_APP_SECRET",
+        "(none)",
+        "Client secret of the public app: verifies OAuth callbacks and the webhooks of OAuth-installed shops.",
+    ),
+    (
+        "SYNCLINE_SANDBOX",
+        "on",
+        "`on` runs the built-in Shopify and D365 emulators so tenants can create sandbox connections; `off` disables them.",
     ),
     (
         "SYNCLINE_BOOTSTRAP_PASSWORD",
@@ -269,6 +309,31 @@ impl Config {
             .or(file.mail_from)
             .unwrap_or_else(|| "Syncline <syncline@localhost>".to_owned());
         let session_secret = env("SYNCLINE_SESSION_SECRET").or(file.session_secret);
+        let master_key = env("SYNCLINE_MASTER_KEY").or(file.master_key);
+        let master_key_file = env("SYNCLINE_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.master_key_file);
+        let shopify_app_key = env("SYNCLINE_SHOPIFY_APP_KEY").or(file.shopify_app_key);
+        let shopify_app_secret = env("SYNCLINE_SHOPIFY_APP_SECRET").or(file.shopify_app_secret);
+        if shopify_app_key.is_some() != shopify_app_secret.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "SYNCLINE_SHOPIFY_APP_KEY",
+                reason:
+                    "set both SYNCLINE_SHOPIFY_APP_KEY and SYNCLINE_SHOPIFY_APP_SECRET, or neither"
+                        .into(),
+            });
+        }
+        let sandbox = match env("SYNCLINE_SANDBOX").as_deref() {
+            None => file.sandbox.unwrap_or(true),
+            Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SYNCLINE_SANDBOX",
+                    reason: format!("{other:?} is neither on nor off"),
+                });
+            }
+        };
 
         Ok(Config {
             listen,
@@ -282,6 +347,11 @@ impl Config {
             smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             session_secret: session_secret.map(SecretString::from),
+            master_key: master_key.map(SecretString::from),
+            master_key_file,
+            shopify_app_key,
+            shopify_app_secret: shopify_app_secret.map(SecretString::from),
+            sandbox,
         })
     }
 
@@ -313,6 +383,13 @@ impl Config {
             },
             "mail_from": self.mail_from,
             "session_secret": if self.session_secret.is_some() { "set" } else { "generated in the data directory" },
+            "master_key": match (&self.master_key, &self.master_key_file) {
+                (Some(_), _) => "set".to_owned(),
+                (None, Some(path)) => format!("file {}", path.display()),
+                (None, None) => format!("file {}", self.data_dir.join("master.key").display()),
+            },
+            "shopify_app": self.shopify_app_key.as_deref().unwrap_or("none"),
+            "sandbox": self.sandbox,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The `syncline` binary: parses the command line and calls into the library crates.
 
 mod config;
+mod keys;
 mod serve;
 mod telemetry;
 
@@ -68,6 +69,8 @@ enum AdminCommand {
     Config,
     /// List tenants.
     Tenants,
+    /// Generate a new master key and re-wrap every tenant data key under it, without downtime.
+    RotateMasterKey,
     /// Print every setting with its default and meaning, as a Markdown table.
     Settings,
     /// Create the first platform administrator and print a one-time password (runs once).
@@ -231,6 +234,13 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 ),
             }
             Ok(())
+        }
+        Command::Admin(AdminCommand::RotateMasterKey) => {
+            telemetry::init(&config)?;
+            let store = serve::open_store(&config).await?;
+            let result = keys::rotate(&config, &store).await;
+            store.close().await;
+            result
         }
         Command::Admin(AdminCommand::Tenants) => {
             let store = serve::open_store(&config).await?;

@@ -33,7 +33,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     };
     let store = Store::connect(&options).await?;
     store.migrate().await?;
-    Ok(store)
+    Ok(store.with_keyring(crate::keys::load(config)?))
 }
 
 /// The session secret: configured, or generated once into the data directory (0600).
@@ -94,6 +94,7 @@ pub fn build_state(
     config: &Config,
     store: Store,
     dispatcher: Arc<dyn Dispatcher>,
+    sandbox: Option<Arc<dyn syncline_web::sandbox::Sandbox>>,
 ) -> anyhow::Result<AppState> {
     let mailer = Mailer::new(
         config.smtp_url.as_ref().map(|u| u.expose_secret()),
@@ -111,11 +112,21 @@ pub fn build_state(
         ),
         None => LoginThrottle::in_memory(),
     };
+    let shopify_app = match (&config.shopify_app_key, &config.shopify_app_secret) {
+        (Some(key), Some(secret)) => Some(syncline_web::ShopifyApp {
+            client_id: key.clone(),
+            client_secret: secret.clone(),
+            oauth_base: None,
+        }),
+        _ => None,
+    };
     let settings = WebSettings {
         public_url: config.public_url.clone(),
         session_secret: session_secret(config)?,
         mailer,
         throttle,
+        shopify_app,
+        sandbox,
     };
     Ok(AppState::new(store, dispatcher, settings))
 }
@@ -124,7 +135,7 @@ pub fn build_state(
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let store = open_store(config).await?;
     let dispatcher = open_dispatcher(config)?;
-    build_state(config, store, dispatcher)
+    build_state(config, store, dispatcher, None)
 }
 
 fn open_dispatcher(config: &Config) -> anyhow::Result<Arc<dyn Dispatcher>> {
@@ -173,7 +184,15 @@ pub async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     };
 
     let web_result = if role != Role::Worker {
-        let state = build_state(&config, store.clone(), Arc::clone(&dispatcher))?;
+        let sandbox: Option<Arc<dyn syncline_web::sandbox::Sandbox>> = if config.sandbox {
+            Some(Arc::new(
+                syncline_web::sandbox::BuiltInSandbox::start().await?,
+            ))
+        } else {
+            None
+        };
+        crate::keys::spawn_reload(&config, store.clone());
+        let state = build_state(&config, store.clone(), Arc::clone(&dispatcher), sandbox)?;
         let app = Application::build(config.listen, state)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::pool::on_pool;
-use crate::{ActionTokenId, ApiKeyId, SessionId, Store, StoreError, Tenant, TenantId, TenantStatus, UserId};
+use crate::{
+    ActionTokenId, ApiKeyId, SessionId, Store, StoreError, Tenant, TenantId, TenantStatus, UserId,
+};
 
 /// A person's role within one tenant, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -40,7 +42,10 @@ impl Role {
     }
 
     fn decode(value: &str) -> Result<Role, StoreError> {
-        Role::parse(value).ok_or_else(|| StoreError::Corrupt { what: "role", detail: value.to_owned() })
+        Role::parse(value).ok_or_else(|| StoreError::Corrupt {
+            what: "role",
+            detail: value.to_owned(),
+        })
     }
 }
 
@@ -195,7 +200,12 @@ impl TryFrom<ActionTokenRow> for ActionToken {
         let kind = match row.kind.as_str() {
             "invite" => ActionKind::Invite,
             "reset" => ActionKind::Reset,
-            other => return Err(StoreError::Corrupt { what: "action_tokens.kind", detail: other.to_owned() }),
+            other => {
+                return Err(StoreError::Corrupt {
+                    what: "action_tokens.kind",
+                    detail: other.to_owned(),
+                });
+            }
         };
         Ok(ActionToken {
             id: row.id,
@@ -211,7 +221,8 @@ impl TryFrom<ActionTokenRow> for ActionToken {
     }
 }
 
-const TOKEN_COLUMNS: &str = "id, kind, email, tenant_id, role, created_by, created_at, expires_at, used_at";
+const TOKEN_COLUMNS: &str =
+    "id, kind, email, tenant_id, role, created_by, created_at, expires_at, used_at";
 
 /// What it takes to create an action token.
 #[derive(Debug, Clone)]
@@ -285,7 +296,8 @@ impl TryFrom<ApiKeyRow> for ApiKey {
     }
 }
 
-const KEY_COLUMNS: &str = "id, tenant_id, name, role, prefix, created_by, created_at, last_used_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "id, tenant_id, name, role, prefix, created_by, created_at, last_used_at, revoked_at";
 
 /// What it takes to create an API key.
 #[derive(Debug, Clone)]
@@ -359,24 +371,28 @@ impl Store {
     }
 
     /// The user with this email and their password hash, if any.
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<(User, Option<String>)>, StoreError> {
+    pub async fn user_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let row: Option<UserRow> =
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(normalise_email(email)).fetch_optional(pool).await)?;
+        let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(normalise_email(email)).fetch_optional(pool).await)?;
         Ok(row.map(UserRow::split))
     }
 
     /// The user with this id.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        let row: Option<UserRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(|r| r.split().0))
     }
 
     /// How many platform administrators exist.
     pub async fn count_platform_admins(&self) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM users WHERE is_platform_admin = $1";
-        let count: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(true).fetch_one(pool).await)?;
+        let count: i64 =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(true).fetch_one(pool).await)?;
         Ok(count)
     }
 
@@ -403,20 +419,31 @@ impl Store {
             tenant: crate::tenants::TenantRow,
             role: String,
         }
-        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sql).bind(user).fetch_all(pool).await)?;
-        rows.into_iter().map(|row| Ok((Tenant::try_from(row.tenant)?, Role::decode(&row.role)?))).collect()
+        let rows: Vec<Row> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(user).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|row| Ok((Tenant::try_from(row.tenant)?, Role::decode(&row.role)?)))
+            .collect()
     }
 
     /// The user's role in the tenant, if they are a member.
-    pub async fn membership(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError> {
+    pub async fn membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<Role>, StoreError> {
         let sql = "SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2";
-        let role: Option<String> =
-            on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).bind(user).fetch_optional(pool).await)?;
+        let role: Option<String> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).bind(user).fetch_optional(pool).await)?;
         role.as_deref().map(Role::decode).transpose()
     }
 
     /// Adds the user to the tenant, or changes their role if already a member.
-    pub async fn upsert_member(&self, tenant: TenantId, user: UserId, role: Role) -> Result<(), StoreError> {
+    pub async fn upsert_member(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), StoreError> {
         let sql = "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role";
         on_pool!(self, pool => {
@@ -426,19 +453,32 @@ impl Store {
     }
 
     /// Changes a member's role; `NotFound` when the user is not a member of this tenant.
-    pub async fn set_member_role(&self, tenant: TenantId, user: UserId, role: Role) -> Result<(), StoreError> {
+    pub async fn set_member_role(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2";
         let rows = on_pool!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(user).bind(role.as_str()).execute(pool).await.map(affected)
         })?;
-        if rows == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if rows == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Removes a member; `NotFound` when the user is not a member of this tenant.
     pub async fn remove_member(&self, tenant: TenantId, user: UserId) -> Result<(), StoreError> {
         let sql = "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2";
         let rows = on_pool!(self, pool => sqlx::query(sql).bind(tenant).bind(user).execute(pool).await.map(affected))?;
-        if rows == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if rows == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// The tenant's members, by email.
@@ -453,16 +493,24 @@ impl Store {
             role: String,
             joined_at: DateTime<Utc>,
         }
-        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).fetch_all(pool).await)?;
+        let rows: Vec<Row> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).fetch_all(pool).await)?;
         rows.into_iter()
-            .map(|row| Ok(Member { role: Role::decode(&row.role)?, joined_at: row.joined_at, user: row.user.split().0 }))
+            .map(|row| {
+                Ok(Member {
+                    role: Role::decode(&row.role)?,
+                    joined_at: row.joined_at,
+                    user: row.user.split().0,
+                })
+            })
             .collect()
     }
 
     /// How many owners the tenant has (the last one cannot be demoted or removed).
     pub async fn count_owners(&self, tenant: TenantId) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'";
-        let count: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).fetch_one(pool).await)?;
+        let count: i64 =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).fetch_one(pool).await)?;
         Ok(count)
     }
 
@@ -478,7 +526,14 @@ impl Store {
             users: i64,
         }
         let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
-        rows.into_iter().map(|row| Ok(TenantSummary { tenant: Tenant::try_from(row.tenant)?, users: row.users })).collect()
+        rows.into_iter()
+            .map(|row| {
+                Ok(TenantSummary {
+                    tenant: Tenant::try_from(row.tenant)?,
+                    users: row.users,
+                })
+            })
+            .collect()
     }
 
     // --- Sessions -------------------------------------------------------------------------
@@ -501,19 +556,28 @@ impl Store {
     /// The session with this id, revoked or not.
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         let sql = "SELECT id, user_id, tenant_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1";
-        let session = on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+        let session =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
         Ok(session)
     }
 
     /// Selects the tenant a session works in.
-    pub async fn set_session_tenant(&self, id: SessionId, tenant: TenantId) -> Result<(), StoreError> {
+    pub async fn set_session_tenant(
+        &self,
+        id: SessionId,
+        tenant: TenantId,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET tenant_id = $2 WHERE id = $1 AND revoked_at IS NULL";
         on_pool!(self, pool => sqlx::query(sql).bind(id).bind(tenant).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Pushes a live session's expiry out.
-    pub async fn renew_session(&self, id: SessionId, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn renew_session(
+        &self,
+        id: SessionId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET expires_at = $2 WHERE id = $1 AND revoked_at IS NULL";
         on_pool!(self, pool => sqlx::query(sql).bind(id).bind(expires_at).execute(pool).await.map(|_| ()))?;
         Ok(())
@@ -536,7 +600,10 @@ impl Store {
     // --- Action tokens --------------------------------------------------------------------
 
     /// Stores a new invitation or reset token.
-    pub async fn create_action_token(&self, new: &NewActionToken) -> Result<ActionToken, StoreError> {
+    pub async fn create_action_token(
+        &self,
+        new: &NewActionToken,
+    ) -> Result<ActionToken, StoreError> {
         let sql = format!(
             "INSERT INTO action_tokens (id, kind, token_hash, email, tenant_id, role, created_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {TOKEN_COLUMNS}"
@@ -559,7 +626,11 @@ impl Store {
     }
 
     /// A token that is unused and unexpired, without using it up (to show the landing page).
-    pub async fn peek_action_token(&self, kind: ActionKind, token_hash: &str) -> Result<Option<ActionToken>, StoreError> {
+    pub async fn peek_action_token(
+        &self,
+        kind: ActionKind,
+        token_hash: &str,
+    ) -> Result<Option<ActionToken>, StoreError> {
         let sql = format!(
             "SELECT {TOKEN_COLUMNS} FROM action_tokens WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL AND expires_at > $3"
         );
@@ -570,7 +641,11 @@ impl Store {
     }
 
     /// Uses a token up atomically: of two concurrent uses, exactly one gets it.
-    pub async fn take_action_token(&self, kind: ActionKind, token_hash: &str) -> Result<Option<ActionToken>, StoreError> {
+    pub async fn take_action_token(
+        &self,
+        kind: ActionKind,
+        token_hash: &str,
+    ) -> Result<Option<ActionToken>, StoreError> {
         let now = Utc::now();
         let sql = format!(
             "UPDATE action_tokens SET used_at = $3 \
@@ -583,20 +658,26 @@ impl Store {
     }
 
     /// The tenant's invitations that are still open, newest first.
-    pub async fn pending_invitations(&self, tenant: TenantId) -> Result<Vec<ActionToken>, StoreError> {
+    pub async fn pending_invitations(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<ActionToken>, StoreError> {
         let sql = format!(
             "SELECT {TOKEN_COLUMNS} FROM action_tokens WHERE tenant_id = $1 AND kind = 'invite' AND used_at IS NULL \
              AND expires_at > $2 ORDER BY created_at DESC"
         );
-        let rows: Vec<ActionTokenRow> =
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(Utc::now()).fetch_all(pool).await)?;
+        let rows: Vec<ActionTokenRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(Utc::now()).fetch_all(pool).await)?;
         rows.into_iter().map(ActionToken::try_from).collect()
     }
 
     // --- API keys -------------------------------------------------------------------------
 
     /// Stores a new API key's hash and metadata.
-    pub async fn create_api_key(&self, tenant: TenantId, new: &NewApiKey) -> Result<ApiKey, StoreError> {
+    pub async fn create_api_key(
+        &self,
+        tenant: TenantId,
+        new: &NewApiKey,
+    ) -> Result<ApiKey, StoreError> {
         let sql = format!(
             "INSERT INTO api_keys (id, tenant_id, name, role, prefix, key_hash, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {KEY_COLUMNS}"
@@ -618,7 +699,10 @@ impl Store {
     }
 
     /// The live (unrevoked) key with this hash, with its tenant's status.
-    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<(ApiKey, TenantStatus)>, StoreError> {
+    pub async fn api_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<(ApiKey, TenantStatus)>, StoreError> {
         let sql = "SELECT k.id, k.tenant_id, k.name, k.role, k.prefix, k.created_by, k.created_at, k.last_used_at, \
                    k.revoked_at, t.status AS tenant_status \
                    FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
@@ -628,27 +712,44 @@ impl Store {
             key: ApiKeyRow,
             tenant_status: String,
         }
-        let row: Option<Row> = on_pool!(self, pool => sqlx::query_as(sql).bind(key_hash).fetch_optional(pool).await)?;
-        row.map(|row| Ok((ApiKey::try_from(row.key)?, TenantStatus::parse(&row.tenant_status)?))).transpose()
+        let row: Option<Row> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(key_hash).fetch_optional(pool).await)?;
+        row.map(|row| {
+            Ok((
+                ApiKey::try_from(row.key)?,
+                TenantStatus::parse(&row.tenant_status)?,
+            ))
+        })
+        .transpose()
     }
 
     /// The tenant's keys, revoked ones included, newest first.
     pub async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC");
-        let rows: Vec<ApiKeyRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).fetch_all(pool).await)?;
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
+        );
+        let rows: Vec<ApiKeyRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).fetch_all(pool).await)?;
         rows.into_iter().map(ApiKey::try_from).collect()
     }
 
     /// One of the tenant's keys.
-    pub async fn api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+    pub async fn api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+    ) -> Result<Option<ApiKey>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
-        let row: Option<ApiKeyRow> =
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
+        let row: Option<ApiKeyRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
         row.map(ApiKey::try_from).transpose()
     }
 
     /// Revokes one of the tenant's keys; `NotFound` for another tenant's key.
-    pub async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<ApiKey, StoreError> {
+    pub async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, StoreError> {
         let sql = format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2 RETURNING {KEY_COLUMNS}"
         );

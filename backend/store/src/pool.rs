@@ -195,6 +195,16 @@ impl Store {
         self
     }
 
+    /// Replaces the key ring of this store and all its clones (a reloaded key file); without a
+    /// key ring yet, this is a no-op: use [`Store::with_keyring`].
+    pub fn replace_keyring(&self, keyring: Keyring) {
+        if let Some(cell) = &self.keyring {
+            *cell
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keyring);
+        }
+    }
+
     /// Which engine this store runs on.
     pub fn backend(&self) -> Backend {
         match &self.pool {

@@ -6,7 +6,13 @@
 
 use uuid::Uuid;
 
+use crate::crypto::{Keyring, MasterKey};
 use crate::{SqliteSettings, Store, StoreOptions};
+
+/// A key ring with a fresh random master key, so tests can store secrets.
+pub fn keyring() -> Keyring {
+    Keyring::new(MasterKey::generate(1).unwrap_or_else(|e| panic!("test master key: {e}")))
+}
 
 /// Environment variable naming the PostgreSQL server used by tests.
 pub const POSTGRES_ENV: &str = "SYNCLINE_TEST_DATABASE_URL";
@@ -42,6 +48,7 @@ pub async fn sqlite() -> TestDatabase {
         .migrate()
         .await
         .unwrap_or_else(|e| panic!("migrate SQLite: {e}"));
+    let store = store.with_keyring(keyring());
     TestDatabase {
         store,
         url: format!("sqlite://{}", path.display()),
@@ -75,6 +82,7 @@ pub async fn postgres() -> TestDatabase {
         .migrate()
         .await
         .unwrap_or_else(|e| panic!("migrate PostgreSQL: {e}"));
+    let store = store.with_keyring(keyring());
     TestDatabase {
         store,
         url,

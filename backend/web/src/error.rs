@@ -39,6 +39,9 @@ pub enum AppError {
     /// Slow down; retry after this many seconds.
     #[error("too many attempts; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// A partner (Shopify, D365) refused or failed; the message says what to do.
+    #[error("{0}")]
+    Upstream(String),
     /// Something broke on our side.
     #[error("internal error")]
     Internal(String),
@@ -63,6 +66,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +81,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::TooManyRequests(_) => "too_many_requests",
+            AppError::Upstream(_) => "upstream_failed",
             AppError::Internal(_) => "internal",
         }
     }

@@ -18,6 +18,10 @@ pub struct WebSettings {
     pub mailer: Mailer,
     /// Brute-force protection for logins.
     pub throttle: LoginThrottle,
+    /// The Shopify public app, for OAuth installs; `None` disables them.
+    pub shopify_app: Option<crate::oauth::ShopifyApp>,
+    /// Built-in emulators for sandbox connections; `None` disables them.
+    pub sandbox: Option<Arc<dyn crate::sandbox::Sandbox>>,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -35,6 +39,10 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Login throttle.
     pub throttle: Arc<LoginThrottle>,
+    /// The Shopify public app, if configured.
+    pub shopify_app: Option<Arc<crate::oauth::ShopifyApp>>,
+    /// Built-in emulators for sandbox connections.
+    pub sandbox: Option<Arc<dyn crate::sandbox::Sandbox>>,
 }
 
 impl AppState {
@@ -48,6 +56,8 @@ impl AppState {
             sessions: SessionKeys::new(settings.session_secret, secure),
             mailer: Arc::new(settings.mailer),
             throttle: Arc::new(settings.throttle),
+            shopify_app: settings.shopify_app.map(Arc::new),
+            sandbox: settings.sandbox,
         }
     }
 

@@ -444,10 +444,43 @@ async fn each_role_gets_exactly_what_the_role_table_allows() {
 }
 
 /// Objects of tenant B to substitute for each path parameter name.
-fn fixtures_for(b: &Team, b_key_id: &str) -> BTreeMap<&'static str, String> {
+async fn fixtures_for(app: &TestApp, b: &Team, b_key_id: &str) -> BTreeMap<&'static str, String> {
+    use syncline_store::{ConnectionKind, NewConnection, NewPair};
+    let connection = |kind, name: &str| NewConnection {
+        kind,
+        name: name.into(),
+        sandbox: false,
+        settings: json!({"shop_domain": "b-shop.myshopify.com"}),
+    };
+    let shop = app
+        .store
+        .create_connection(b.tenant, &connection(ConnectionKind::Shopify, "B shop"))
+        .await
+        .unwrap();
+    let erp = app
+        .store
+        .create_connection(b.tenant, &connection(ConnectionKind::D365, "B erp"))
+        .await
+        .unwrap();
+    let pair = app
+        .store
+        .create_pair(
+            b.tenant,
+            &NewPair {
+                name: "B pair".into(),
+                shopify_connection_id: shop.id,
+                d365_connection_id: erp.id,
+                environment: "sandbox".into(),
+                flows: vec!["orders".into()],
+            },
+        )
+        .await
+        .unwrap();
     BTreeMap::from([
         ("user_id", b.viewer_id.to_string()),
         ("key_id", b_key_id.to_owned()),
+        ("connection_id", shop.id.to_string()),
+        ("pair_id", pair.id.to_string()),
     ])
 }
 
@@ -468,11 +501,12 @@ async fn another_tenants_objects_are_404_on_every_route_and_never_listed() {
             .await
             .unwrap();
         let b_key_id = b_keys[0]["id"].as_str().unwrap().to_owned();
-        let fixtures = fixtures_for(&b, &b_key_id);
+        let fixtures = fixtures_for(&app, &b, &b_key_id).await;
         let b_secrets: Vec<String> = b
             .emails
             .values()
             .cloned()
+            .chain(fixtures.values().cloned())
             .chain([
                 b_key_id.clone(),
                 b.viewer_id.to_string(),
@@ -575,19 +609,38 @@ async fn another_tenants_objects_are_404_on_every_route_and_never_listed() {
                 !url.contains('{'),
                 "no tenant-B fixture for {path}: add one"
             );
-            let response = a_owner_session
-                .post(app.url(&url))
-                .form(&[("csrf", a_csrf.as_str()), ("role", "viewer")])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                response.status(),
-                404,
-                "{mode:?}: POST {path} with B's object"
-            );
+            let mut answered = 0;
+            for method in [reqwest::Method::GET, reqwest::Method::POST] {
+                let response = a_owner_session
+                    .request(method.clone(), app.url(&url))
+                    .form(&[("csrf", a_csrf.as_str()), ("role", "viewer"), ("name", "x")])
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == 405 {
+                    continue; // The page does not take this method.
+                }
+                assert_eq!(
+                    response.status(),
+                    404,
+                    "{mode:?}: {method} {path} with B's object"
+                );
+                answered += 1;
+            }
+            assert!(answered > 0, "{path} answered neither GET nor POST");
         }
-        // Tenant B is untouched: its viewer is still a viewer and its key still works.
+        // Tenant B is untouched: its pair is still a draft, its viewer still a viewer, its key works.
+        let b_pair = app
+            .store
+            .pair(b.tenant, fixtures["pair_id"].parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b_pair.status, b_pair.name.as_str()),
+            (syncline_store::PairStatus::Draft, "B pair")
+        );
+        assert_eq!(app.store.list_connections(b.tenant).await.unwrap().len(), 2);
         assert_eq!(
             app.store.membership(b.tenant, b.viewer_id).await.unwrap(),
             Some(Role::Viewer)

@@ -77,6 +77,8 @@ async fn readiness_names_redis_when_it_is_down() {
         session_secret: common::SESSION_SECRET.to_vec(),
         mailer: Mailer::new(None, "x@y.z").unwrap(),
         throttle: LoginThrottle::in_memory(),
+        shopify_app: None,
+        sandbox: None,
     };
     let app = Application::build(
         "127.0.0.1:0".parse().unwrap(),

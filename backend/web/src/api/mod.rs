@@ -3,9 +3,11 @@
 
 mod admin;
 mod audit_log;
+mod connections;
 pub(crate) mod keys;
 mod me;
 pub(crate) mod members;
+mod pairs;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -30,6 +32,8 @@ use crate::{AppError, AppState};
         (name = "members", description = "People in the tenant and their roles"),
         (name = "api-keys", description = "Keys for this API"),
         (name = "audit", description = "Security-relevant actions"),
+        (name = "connections", description = "Shopify stores and D365 environments"),
+        (name = "pairs", description = "Integration pairs"),
         (name = "platform", description = "Platform administration (not tenant-scoped)"),
     )
 )]
@@ -60,6 +64,21 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::get_key, keys::revoke_key))
         .routes(routes!(audit_log::tenant_audit_log))
+        .routes(routes!(
+            connections::list_connections,
+            connections::create_connection
+        ))
+        .routes(routes!(
+            connections::get_connection,
+            connections::update_connection,
+            connections::delete_connection
+        ))
+        .routes(routes!(connections::test_connection))
+        .routes(routes!(pairs::list_pairs, pairs::create_pair))
+        .routes(routes!(pairs::get_pair, pairs::update_pair))
+        .routes(routes!(pairs::activate_pair))
+        .routes(routes!(pairs::pause_pair))
+        .routes(routes!(pairs::pair_webhooks))
         .routes(routes!(admin::list_tenants, admin::create_tenant))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::reactivate_tenant))

@@ -23,7 +23,7 @@ fn decode<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, AppError
     let encoded = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();
-    serde_urlencoded::from_str(&encoded)
+    serde_html_form::from_str(&encoded)
         .map_err(|e| AppError::BadRequest(format!("The form is incomplete: {e}")))
 }
 

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod forms;
+mod integrations;
 mod settings;
 
 use askama::Template;
@@ -44,6 +45,47 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/console/tenant", post(account::select_tenant)),
         ("/console/account", get(account::account_page)),
         ("/console/account/password", post(account::change_password)),
+        (
+            "/console/connections",
+            get(integrations::connections_page).post(integrations::create_connection),
+        ),
+        (
+            "/console/connections/new",
+            get(integrations::new_connection),
+        ),
+        (
+            "/console/connections/sandbox",
+            post(integrations::create_sandbox),
+        ),
+        (
+            "/console/connections/{connection_id}",
+            get(integrations::edit_connection).post(integrations::update_connection),
+        ),
+        (
+            "/console/connections/{connection_id}/test",
+            post(integrations::test_connection),
+        ),
+        (
+            "/console/connections/{connection_id}/delete",
+            post(integrations::delete_connection),
+        ),
+        (
+            "/console/pairs",
+            get(integrations::pairs_page).post(integrations::create_pair),
+        ),
+        ("/console/pairs/{pair_id}", get(integrations::pair_page)),
+        (
+            "/console/pairs/{pair_id}/flows",
+            post(integrations::update_flows),
+        ),
+        (
+            "/console/pairs/{pair_id}/activate",
+            post(integrations::activate_pair),
+        ),
+        (
+            "/console/pairs/{pair_id}/pause",
+            post(integrations::pause_pair),
+        ),
         ("/console/settings/members", get(settings::members_page)),
         ("/console/settings/invitations", post(settings::invite)),
         (

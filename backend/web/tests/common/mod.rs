@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const SESSION_SECRET: &[u8] = b"test-session-secret-that-is-long-enough-123";
 pub const PASSWORD: &str = "correct horse battery staple";
+pub const SHOPIFY_APP_SECRET: &str = "shopify-app-secret-for-tests";
 
 /// Which backends a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,8 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub mode: Mode,
+    pub sandbox: Arc<syncline_web::sandbox::BuiltInSandbox>,
+    pub db_url: String,
     stop: CancellationToken,
     _db: TestDatabase,
 }
@@ -116,11 +119,22 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
+    let sandbox = Arc::new(
+        syncline_web::sandbox::BuiltInSandbox::start()
+            .await
+            .unwrap(),
+    );
     let settings = WebSettings {
         public_url: format!("http://{address}").parse().unwrap(),
         session_secret: SESSION_SECRET.to_vec(),
         mailer,
         throttle,
+        shopify_app: Some(syncline_web::ShopifyApp {
+            client_id: "test-app-client-id".into(),
+            client_secret: secrecy::SecretString::from(SHOPIFY_APP_SECRET.to_owned()),
+            oauth_base: None,
+        }),
+        sandbox: Some(sandbox.clone() as Arc<dyn syncline_web::sandbox::Sandbox>),
     };
     let state = AppState::new(db.store.clone(), dispatcher, settings);
     let app = Application::build(address, state).await.unwrap();
@@ -131,6 +145,8 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         base: format!("http://{address}"),
         store: db.store.clone(),
         mode,
+        sandbox,
+        db_url: db.url.clone(),
         stop,
         _db: db,
     }
