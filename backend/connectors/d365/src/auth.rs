@@ -52,6 +52,14 @@ struct Cached {
     refresh_at: Instant,
 }
 
+#[derive(Debug, Default)]
+struct State {
+    cached: Option<Cached>,
+    /// The last failed fetch: callers that were waiting for it get its
+    /// error instead of each asking Entra again.
+    failure: Option<(Instant, D365Error)>,
+}
+
 /// Client-credentials token cache for one app registration and environment.
 #[derive(Debug)]
 pub struct TokenCache {
@@ -61,7 +69,7 @@ pub struct TokenCache {
     client_id: String,
     client_secret: SecretString,
     scope: String,
-    state: Mutex<Option<Cached>>,
+    state: Mutex<State>,
     fetches: AtomicU64,
 }
 
@@ -107,37 +115,51 @@ impl TokenCache {
             client_id: settings.client_id,
             client_secret: settings.client_secret,
             scope: settings.scope,
-            state: Mutex::new(None),
+            state: Mutex::new(State::default()),
             fetches: AtomicU64::new(0),
         })
     }
 
     /// A valid token: the cached one, or a fresh one when it is due for refresh.
     pub async fn token(&self) -> Result<AccessToken, D365Error> {
+        let asked = Instant::now();
         let mut state = self.state.lock().await;
-        if let Some(c) = state.as_ref()
+        if let Some(c) = state.cached.as_ref()
             && Instant::now() < c.refresh_at
         {
             return Ok(c.token.clone());
         }
+        if let Some((at, err)) = &state.failure
+            && *at >= asked
+        {
+            return Err(err.clone());
+        }
         // The lock is held while fetching: concurrent callers wait for this
         // fetch instead of starting their own.
-        let (token, lifetime) = self.fetch().await?;
-        let margin = REFRESH_MARGIN.min(lifetime / 5);
-        let refresh_at = token
-            .expires_at
-            .checked_sub(margin)
-            .unwrap_or(token.expires_at);
-        *state = Some(Cached {
-            token: token.clone(),
-            refresh_at,
-        });
-        Ok(token)
+        match self.fetch().await {
+            Ok((token, lifetime)) => {
+                let margin = REFRESH_MARGIN.min(lifetime / 5);
+                let refresh_at = token
+                    .expires_at
+                    .checked_sub(margin)
+                    .unwrap_or(token.expires_at);
+                state.cached = Some(Cached {
+                    token: token.clone(),
+                    refresh_at,
+                });
+                state.failure = None;
+                Ok(token)
+            }
+            Err(err) => {
+                state.failure = Some((Instant::now(), err.clone()));
+                Err(err)
+            }
+        }
     }
 
     /// Drops the cached token (after a 401 on a token that looked valid).
     pub async fn invalidate(&self) {
-        *self.state.lock().await = None;
+        self.state.lock().await.cached = None;
     }
 
     /// How many tokens were fetched from Entra so far.

@@ -114,6 +114,11 @@ async fn entra_errors_say_what_to_fix() {
 
     let mut cfg = config(&info);
     cfg.client_secret = SecretString::from("wrong~secret-value".to_owned());
+    // Concurrent callers share one failed fetch too.
+    let wrong = ODataClient::new(&cfg).unwrap();
+    let all = futures::future::join_all((0..10).map(|_| wrong.tokens().token())).await;
+    assert!(all.iter().all(Result::is_err));
+    assert_eq!(wrong.tokens().fetch_count(), 1);
     let err = token_error(cfg).await;
     assert_eq!(err.code(), Some("AADSTS7000215"), "{err:?}");
     assert!(err.is_auth() && !err.is_retryable());

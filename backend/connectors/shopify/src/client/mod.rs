@@ -447,3 +447,54 @@ fn classify_graphql_errors(errors: Value, cost: Option<&QueryCost>, requested: f
 pub async fn test_connection(client: &AdminClient) -> Result<ShopInfo, ClientError> {
     client.shop_info().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(available: f64) -> QueryCost {
+        QueryCost {
+            requested_query_cost: Some(52.0),
+            actual_query_cost: None,
+            throttle_status: ThrottleStatus {
+                maximum_available: 1000.0,
+                currently_available: available,
+                restore_rate: 50.0,
+            },
+        }
+    }
+
+    #[test]
+    fn throttled_wait_comes_from_the_restore_rate() {
+        let errors =
+            serde_json::json!([{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]);
+        let err = classify_graphql_errors(errors, Some(&cost(2.0)), 10.0);
+        // 50 points missing at 50 points/s: one second (plus a little slack).
+        let wait = err.retry_after().unwrap();
+        assert!(
+            wait >= Duration::from_secs(1) && wait < Duration::from_millis(1200),
+            "{wait:?}"
+        );
+        assert_eq!(err.code(), Some("THROTTLED"));
+    }
+
+    #[test]
+    fn access_denied_is_unauthorized_and_other_errors_invalid() {
+        let errors = serde_json::json!([{"message": "Access denied for orders field. Required access: `read_orders` access scope.", "extensions": {"code": "ACCESS_DENIED"}}]);
+        let err = classify_graphql_errors(errors, None, 1.0);
+        assert!(err.is_auth());
+        assert_eq!(err.code(), Some("ACCESS_DENIED"));
+        assert!(err.to_string().contains("read_orders"), "{err}");
+
+        let errors = serde_json::json!([{"message": "Field 'nope' doesn't exist on type 'Shop'", "extensions": {"code": "undefinedField"}}]);
+        let err = classify_graphql_errors(errors, None, 1.0);
+        assert_eq!(
+            err,
+            ClientError::Invalid {
+                message: "Field 'nope' doesn't exist on type 'Shop'".into(),
+                code: Some("undefinedField".into()),
+            }
+        );
+        assert!(!err.is_retryable());
+    }
+}
