@@ -100,7 +100,7 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// `syncline admin rotate-master-key`: adds a new key to the key file, waits until running
 /// processes have loaded it, then re-wraps every tenant data key under it. Secret ciphertexts
 /// are untouched and readable throughout.
-pub async fn rotate(config: &Config, store: &Store) -> anyhow::Result<()> {
+pub async fn rotate(config: &Config, store: &Store, wait: Duration) -> anyhow::Result<()> {
     let path = key_file(config).context(
         "rotation needs a key file: with SYNCLINE_MASTER_KEY, generate a key, re-wrap with it set as the current key and keep the old one as a previous line of SYNCLINE_MASTER_KEY",
     )?;
@@ -123,9 +123,9 @@ pub async fn rotate(config: &Config, store: &Store) -> anyhow::Result<()> {
     println!(
         "Wrote master key version {next_version} to {}; waiting {} s for running processes to load it…",
         path.display(),
-        RELOAD_INTERVAL.as_secs() + 2
+        wait.as_secs()
     );
-    tokio::time::sleep(RELOAD_INTERVAL + Duration::from_secs(2)).await;
+    tokio::time::sleep(wait).await;
     let report = store.rotate_master_key(new).await?;
     println!(
         "Re-wrapped {} tenant data keys ({} already current) under version {}.",

@@ -70,7 +70,12 @@ enum AdminCommand {
     /// List tenants.
     Tenants,
     /// Generate a new master key and re-wrap every tenant data key under it, without downtime.
-    RotateMasterKey,
+    RotateMasterKey {
+        /// Seconds to wait for running processes to load the new key before re-wrapping
+        /// (they re-read the key file every 10 s); 0 when nothing else is running.
+        #[arg(long, default_value_t = 12)]
+        wait: u64,
+    },
     /// Print every setting with its default and meaning, as a Markdown table.
     Settings,
     /// Create the first platform administrator and print a one-time password (runs once).
@@ -235,10 +240,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Admin(AdminCommand::RotateMasterKey) => {
+        Command::Admin(AdminCommand::RotateMasterKey { wait }) => {
             telemetry::init(&config)?;
             let store = serve::open_store(&config).await?;
-            let result = keys::rotate(&config, &store).await;
+            let result = keys::rotate(&config, &store, std::time::Duration::from_secs(wait)).await;
             store.close().await;
             result
         }

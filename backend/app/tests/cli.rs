@@ -440,3 +440,114 @@ async fn sim_prints_how_to_reach_both_emulators_and_they_answer() {
     };
     assert!(exit.success());
 }
+
+#[tokio::test]
+async fn rotate_master_key_keeps_every_secret_readable_and_old_keys_alone_no_longer_suffice() {
+    use secrecy::{ExposeSecret, SecretString};
+    use syncline_store::crypto::{Keyring, MasterKey};
+    use syncline_store::{NewTenant, SqliteSettings, Store, StoreOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let migrated = Command::new(BIN)
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let key_path = dir.path().join("data/master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the generated master key is private");
+    }
+    let ring_from = |text: &str| {
+        let mut keys: Vec<MasterKey> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| MasterKey::parse(l).unwrap())
+            .collect();
+        keys.sort_by_key(|k| std::cmp::Reverse(k.version()));
+        let mut keys = keys.into_iter();
+        let mut ring = Keyring::new(keys.next().unwrap());
+        for key in keys {
+            ring = ring.with_previous(key).unwrap();
+        }
+        ring
+    };
+    let original = std::fs::read_to_string(&key_path).unwrap();
+    let open = |ring: Keyring| {
+        let path = dir.path().join("data/syncline.db");
+        async move {
+            Store::connect(&StoreOptions::Sqlite(SqliteSettings { path }))
+                .await
+                .unwrap()
+                .with_keyring(ring)
+        }
+    };
+    let store = open(ring_from(&original)).await;
+    let tenant = store
+        .create_tenant(&NewTenant {
+            slug: "rot".into(),
+            name: "Rot".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .put_secret(
+            tenant.id,
+            "connection:x:client_secret",
+            &SecretString::from("rotate-me".to_owned()),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let rotated = Command::new(BIN)
+        .args(["admin", "rotate-master-key", "--wait", "0"])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&rotated.stdout).contains("Re-wrapped 1 tenant data keys"),
+        "{}",
+        String::from_utf8_lossy(&rotated.stdout)
+    );
+    let new_text = std::fs::read_to_string(&key_path).unwrap();
+    assert!(
+        new_text.contains("v2:") && new_text.contains("v1:"),
+        "both keys stay in the file"
+    );
+
+    let store = open(ring_from(&new_text)).await;
+    let value = store
+        .reveal_secret(
+            tenant.id,
+            "connection:x:client_secret",
+            "test",
+            "after rotation",
+        )
+        .await
+        .unwrap();
+    assert_eq!(value.expose_secret(), "rotate-me");
+    store.close().await;
+    let old_only = open(ring_from(&original)).await;
+    assert!(
+        old_only
+            .reveal_secret(tenant.id, "connection:x:client_secret", "test", "old key")
+            .await
+            .is_err(),
+        "the data key is now wrapped by v2"
+    );
+}

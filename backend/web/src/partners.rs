@@ -87,17 +87,17 @@ pub async fn test_connection(
                         "Connected to {} ({}), currency {}.",
                         shop.name, shop.myshopify_domain, shop.currency_code
                     )),
-                    Err(error) => Err(error.to_string()),
+                    Err(error) => Err((error.to_string(), error.is_auth())),
                 },
-                Err(AppError::Conflict(message)) => Err(message),
+                Err(AppError::Conflict(message)) => Err((message, false)),
                 Err(other) => return Err(other),
             }
         }
         ConnectionKind::D365 => crate::partners_d365::test(state, &connection, &label).await,
     };
-    let (ok, message) = match outcome {
-        Ok(message) => (true, message),
-        Err(message) => (false, message),
+    let (ok, message, auth_failure) = match outcome {
+        Ok(message) => (true, message, false),
+        Err((message, auth)) => (false, message, auth),
     };
     state
         .store
@@ -111,7 +111,45 @@ pub async fn test_connection(
         json!({ "connection_id": id, "ok": ok }),
     )
     .await;
+    if auth_failure {
+        pause_for_auth_failure(state, tenant, id, &message).await?;
+    }
     Ok((ok, message))
+}
+
+/// Pauses every active pair using a connection whose credentials the partner refused, with the
+/// reason on the pair's page: processing would only fail until someone fixes them.
+pub async fn pause_for_auth_failure(
+    state: &AppState,
+    tenant: syncline_store::TenantId,
+    connection: ConnectionId,
+    reason: &str,
+) -> Result<Vec<Pair>, AppError> {
+    let mut paused = Vec::new();
+    for pair in state
+        .store
+        .pairs_using_connection(tenant, connection)
+        .await?
+    {
+        if pair.status != PairStatus::Active {
+            continue;
+        }
+        let why = format!("Paused automatically: {reason}");
+        let pair = state
+            .store
+            .set_pair_status(tenant, pair.id, PairStatus::Paused, Some(&why))
+            .await?;
+        audit(
+            &state.store,
+            Some(tenant),
+            "system",
+            "pair.auto_pause",
+            json!({ "pair_id": pair.id, "reason": why }),
+        )
+        .await;
+        paused.push(pair);
+    }
+    Ok(paused)
 }
 
 /// The webhook topics a pair needs for its flows.

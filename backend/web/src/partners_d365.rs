@@ -52,21 +52,22 @@ pub async fn client(
 }
 
 /// Gets a token and reads one row; the message says what was checked or what to fix.
+/// Errors carry whether the credentials were refused.
 pub async fn test(
     state: &AppState,
     connection: &Connection,
     actor: &str,
-) -> Result<String, String> {
+) -> Result<String, (String, bool)> {
     let client = match client(state, connection, actor, "test connection").await {
         Ok(client) => client,
-        Err(AppError::Conflict(message)) => return Err(message),
-        Err(other) => return Err(other.public_message()),
+        Err(AppError::Conflict(message)) => return Err((message, false)),
+        Err(other) => return Err((other.public_message(), false)),
     };
     match syncline_d365::test_connection(&client).await {
         Ok(summary) => Ok(format!(
             "Connected to {} (company {}): token obtained and {} read.",
             summary.environment_url, summary.data_area_id, summary.entity_set
         )),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err((error.to_string(), error.is_auth())),
     }
 }

@@ -233,6 +233,27 @@ async fn test_connection_explains_a_wrong_shop_token_and_a_bad_client_secret() {
         .send()
         .await
         .unwrap();
+    let connections = app.store.list_connections(tenant).await.unwrap();
+    let id_of = |kind| connections.iter().find(|c| c.kind == kind).unwrap().id;
+    let (status, pair) = json_of(
+        client
+            .post(app.url("/api/v1/pairs"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"name": "P", "shopify_connection_id": id_of(syncline_store::ConnectionKind::Shopify), "d365_connection_id": id_of(syncline_store::ConnectionKind::D365), "environment": "sandbox", "flows": ["orders"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let pair_id = pair["id"].as_str().unwrap().to_owned();
+    let activated = client
+        .post(app.url(&format!("/api/v1/pairs/{pair_id}/activate")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activated.status(), 200);
     for connection in app.store.list_connections(tenant).await.unwrap() {
         let field = if connection.kind == syncline_store::ConnectionKind::Shopify {
             "access_token"
