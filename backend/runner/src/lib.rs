@@ -4,11 +4,17 @@
 //! Two dispatchers share one trait: in-process (embedded default) and Redis Streams (cluster).
 
 mod dispatch;
+mod fairness;
+mod limiter;
 mod memory;
 mod redis_streams;
+mod retry;
 mod workers;
 
 pub use dispatch::{Delivery, DispatchError, Dispatcher, Job};
+pub use fairness::FairQueue;
+pub use limiter::{InProcessRateLimiter, LimiterError, RateLimit, RateLimiter, RedisRateLimiter};
 pub use memory::InProcessDispatcher;
 pub use redis_streams::{RedisDispatcher, RedisDispatcherOptions};
+pub use retry::{Decision, Failure, RetryPolicy};
 pub use workers::{HandlerError, JobHandler, WorkerPool, WorkerPoolOptions};
