@@ -66,3 +66,7 @@ id_type!(
     /// Identifies an integration pair.
     PairId
 );
+id_type!(
+    /// Identifies an inbox event.
+    InboxId
+);

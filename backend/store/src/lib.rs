@@ -10,6 +10,7 @@ mod connections;
 pub mod crypto;
 mod error;
 mod ids;
+mod inbox;
 mod pool;
 mod secrets;
 mod tenants;
@@ -25,7 +26,10 @@ pub use connections::{
     Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook,
 };
 pub use error::StoreError;
-pub use ids::{ActionTokenId, ApiKeyId, ConnectionId, PairId, SessionId, TenantId, UserId};
+pub use ids::{
+    ActionTokenId, ApiKeyId, ConnectionId, InboxId, PairId, SessionId, TenantId, UserId,
+};
+pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
 pub use secrets::{RotationFailure, RotationReport, SecretId, SecretMeta};
 pub use tenants::{NewTenant, Tenant, TenantStatus};

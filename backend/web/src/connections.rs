@@ -386,7 +386,27 @@ pub async fn update(
         .update_connection(tenant, id, &name, &settings)
         .await
         .map_err(conflict_on_name)?;
+    if secrets.iter().any(|(field, _)| *field == "api_secret") {
+        // Shopify may keep signing with the old secret for an hour after a rotation.
+        let current = secret_name(id, "api_secret");
+        if state.store.secret_meta(tenant, &current).await?.is_some() {
+            let old = state
+                .store
+                .reveal_secret(
+                    tenant,
+                    &current,
+                    &actor.label(),
+                    "keep for the rotation grace period",
+                )
+                .await?;
+            state
+                .store
+                .put_secret(tenant, &secret_name(id, "api_secret_previous"), &old)
+                .await?;
+        }
+    }
     store_secrets(state, tenant, id, &secrets).await?;
+    state.webhook_secrets.invalidate(id);
     let replaced: Vec<&str> = secrets.iter().map(|(field, _)| *field).collect();
     audit(
         &state.store,
@@ -403,11 +423,6 @@ pub async fn update(
 pub async fn delete(state: &AppState, actor: &Actor, id: ConnectionId) -> Result<(), AppError> {
     let context = actor.require(Permission::Manage)?;
     let tenant = context.tenant.id;
-    let connection = state
-        .store
-        .connection(tenant, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
     state
         .store
         .delete_connection(tenant, id)
@@ -418,12 +433,11 @@ pub async fn delete(state: &AppState, actor: &Actor, id: ConnectionId) -> Result
             ),
             other => other.into(),
         })?;
-    for field in secret_fields(connection.kind) {
-        state
-            .store
-            .delete_secret(tenant, &secret_name(id, field))
-            .await?;
-    }
+    state
+        .store
+        .delete_secrets_with_prefix(tenant, &format!("connection:{id}:"))
+        .await?;
+    state.webhook_secrets.invalidate(id);
     audit(
         &state.store,
         Some(tenant),

@@ -11,6 +11,7 @@ pub mod connections;
 pub mod console;
 mod error;
 mod health;
+pub mod intake;
 pub mod mail;
 pub mod oauth;
 pub mod partners;

@@ -11,7 +11,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::{AppState, api, assets, auth, console, health, oauth};
+use crate::{AppState, api, assets, auth, console, health, intake, oauth};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(api::router())
         .merge(oauth::router())
+        .merge(intake::router())
         .with_state(state)
         .layer(axum::middleware::from_fn(auth::principal::cookie_slot))
         .layer(CatchPanicLayer::new())

@@ -43,6 +43,8 @@ pub struct AppState {
     pub shopify_app: Option<Arc<crate::oauth::ShopifyApp>>,
     /// Built-in emulators for sandbox connections.
     pub sandbox: Option<Arc<dyn crate::sandbox::Sandbox>>,
+    /// Decrypted webhook signing secrets, cached briefly.
+    pub webhook_secrets: Arc<crate::intake::SecretCache>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             throttle: Arc::new(settings.throttle),
             shopify_app: settings.shopify_app.map(Arc::new),
             sandbox: settings.sandbox,
+            webhook_secrets: Arc::default(),
         }
     }
 

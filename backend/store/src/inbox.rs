@@ -1,0 +1,224 @@
+//! The inbox: every incoming webhook, stored before it is acknowledged, deduplicated on
+//! (connection, webhook id).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::pool::on_pool;
+use crate::{ConnectionId, InboxId, Store, StoreError, TenantId};
+
+/// What became of an incoming event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboxStatus {
+    /// Stored, waiting for its flow.
+    Received,
+    /// Stored but held: the pair is paused or the tenant suspended.
+    Held,
+    /// Could not be processed (e.g. malformed JSON); `error` says why.
+    Failed,
+    /// Processed.
+    Done,
+}
+
+impl InboxStatus {
+    /// Stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Received => "received",
+            InboxStatus::Held => "held",
+            InboxStatus::Failed => "failed",
+            InboxStatus::Done => "done",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, StoreError> {
+        match value {
+            "received" => Ok(InboxStatus::Received),
+            "held" => Ok(InboxStatus::Held),
+            "failed" => Ok(InboxStatus::Failed),
+            "done" => Ok(InboxStatus::Done),
+            other => Err(StoreError::Corrupt {
+                what: "inbox.status",
+                detail: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub struct NewInboxEvent {
+    /// The connection it came through.
+    pub connection_id: ConnectionId,
+    /// `X-Shopify-Webhook-Id`.
+    pub webhook_id: String,
+    /// e.g. `orders/create`.
+    pub topic: String,
+    /// `X-Shopify-Shop-Domain`.
+    pub shop_domain: String,
+    /// `X-Shopify-API-Version`.
+    pub api_version: String,
+    /// `X-Shopify-Event-Id`.
+    pub event_id: Option<String>,
+    /// `X-Shopify-Triggered-At`.
+    pub triggered_at: Option<String>,
+    /// The raw body, exactly as received.
+    pub payload: Vec<u8>,
+    /// Initial status.
+    pub status: InboxStatus,
+    /// Why it failed, for `Failed`.
+    pub error: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEvent {
+    /// Primary key.
+    pub id: InboxId,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Connection.
+    pub connection_id: ConnectionId,
+    /// Deduplication key.
+    pub webhook_id: String,
+    /// Topic.
+    pub topic: String,
+    /// Shop.
+    pub shop_domain: String,
+    /// API version of the payload.
+    pub api_version: String,
+    /// Raw body.
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    /// Status.
+    pub status: InboxStatus,
+    /// Error, if failed.
+    pub error: Option<String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct InboxRow {
+    id: InboxId,
+    tenant_id: TenantId,
+    connection_id: ConnectionId,
+    webhook_id: String,
+    topic: String,
+    shop_domain: String,
+    api_version: String,
+    payload: Vec<u8>,
+    status: String,
+    error: Option<String>,
+    received_at: DateTime<Utc>,
+}
+
+impl TryFrom<InboxRow> for InboxEvent {
+    type Error = StoreError;
+    fn try_from(row: InboxRow) -> Result<Self, StoreError> {
+        Ok(InboxEvent {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            connection_id: row.connection_id,
+            webhook_id: row.webhook_id,
+            topic: row.topic,
+            shop_domain: row.shop_domain,
+            api_version: row.api_version,
+            payload: row.payload,
+            status: InboxStatus::parse(&row.status)?,
+            error: row.error,
+            received_at: row.received_at,
+        })
+    }
+}
+
+const INBOX_COLUMNS: &str = "id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, payload, status, error, received_at";
+
+/// The outcome of storing an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxInsert {
+    /// A new event.
+    Stored(InboxId),
+    /// The same (connection, webhook id) was stored before: nothing changed.
+    Duplicate(InboxId),
+}
+
+impl Store {
+    /// Stores an event once; a repeated delivery is reported as `Duplicate` and changes nothing.
+    pub async fn insert_inbox(
+        &self,
+        tenant: TenantId,
+        event: &NewInboxEvent,
+    ) -> Result<InboxInsert, StoreError> {
+        let now = Utc::now();
+        let sql = "INSERT INTO inbox (id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, event_id, \
+                   triggered_at, payload, status, error, received_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+                   ON CONFLICT (connection_id, webhook_id) DO NOTHING RETURNING id";
+        let inserted: Option<InboxId> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql)
+                .bind(InboxId::new())
+                .bind(tenant)
+                .bind(event.connection_id)
+                .bind(&event.webhook_id)
+                .bind(&event.topic)
+                .bind(&event.shop_domain)
+                .bind(&event.api_version)
+                .bind(&event.event_id)
+                .bind(&event.triggered_at)
+                .bind(&event.payload)
+                .bind(event.status.as_str())
+                .bind(&event.error)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        if let Some(id) = inserted {
+            return Ok(InboxInsert::Stored(id));
+        }
+        let existing =
+            "SELECT id FROM inbox WHERE connection_id = $1 AND webhook_id = $2 AND tenant_id = $3";
+        let id: InboxId = on_pool!(self, pool => {
+            sqlx::query_scalar(existing).bind(event.connection_id).bind(&event.webhook_id).bind(tenant).fetch_one(pool).await
+        })?;
+        Ok(InboxInsert::Duplicate(id))
+    }
+
+    /// One of the tenant's events.
+    pub async fn inbox_event(
+        &self,
+        tenant: TenantId,
+        id: InboxId,
+    ) -> Result<Option<InboxEvent>, StoreError> {
+        let sql = format!("SELECT {INBOX_COLUMNS} FROM inbox WHERE tenant_id = $1 AND id = $2");
+        let row: Option<InboxRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
+        row.map(InboxEvent::try_from).transpose()
+    }
+
+    /// The tenant's newest events.
+    pub async fn list_inbox(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox WHERE tenant_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2"
+        );
+        let rows: Vec<InboxRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(InboxEvent::try_from).collect()
+    }
+
+    /// A connection found by id alone, for the webhook intake: Shopify knows only the
+    /// connection's URL. The signature check that follows is what authenticates the call.
+    pub async fn connection_for_webhook(
+        &self,
+        id: ConnectionId,
+    ) -> Result<Option<crate::Connection>, StoreError> {
+        let tenant: Option<TenantId> = on_pool!(self, pool => sqlx::query_scalar("SELECT tenant_id FROM connections WHERE id = $1").bind(id).fetch_optional(pool).await)?;
+        match tenant {
+            Some(tenant) => self.connection(tenant, id).await,
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `POST /hooks/shopify/{connection}`: the durable webhook intake. A delivery is verified
+//! (HMAC over the raw body, constant time, previous secret accepted for an hour after a
+//! rotation), stored once per (connection, webhook id), and only then acknowledged.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use syncline_shopify::webhook::{SigningSecret, WebhookHeaders, WebhookSecrets};
+use syncline_store::{
+    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, NewInboxEvent, PairStatus,
+    TenantStatus,
+};
+
+use crate::accounts::audit;
+use crate::connections::secret_name;
+use crate::{AppError, AppState};
+
+/// Largest body accepted; Shopify's payloads are far smaller.
+pub const MAX_WEBHOOK_BYTES: usize = 2 * 1024 * 1024;
+/// How long a replaced signing secret still verifies (Shopify may sign with it for an hour).
+pub const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(1);
+/// How long decrypted signing secrets stay cached; decrypting per delivery would flood the
+/// audit log with decrypt rows.
+const SECRET_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Decrypted signing secrets by connection, briefly.
+#[derive(Default)]
+pub struct SecretCache {
+    entries: Mutex<HashMap<ConnectionId, (WebhookSecrets, Instant)>>,
+}
+
+impl SecretCache {
+    /// Forgets a connection's secrets (after they changed).
+    pub fn invalidate(&self, connection: ConnectionId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&connection);
+        }
+    }
+
+    fn get(&self, connection: ConnectionId) -> Option<WebhookSecrets> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(&connection)
+            .filter(|(_, at)| at.elapsed() < SECRET_CACHE_TTL)
+            .map(|(secrets, _)| secrets.clone())
+    }
+
+    fn put(&self, connection: ConnectionId, secrets: WebhookSecrets) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(connection, (secrets, Instant::now()));
+        }
+    }
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/shopify/{connection}", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+}
+
+async fn signing_secrets(
+    state: &AppState,
+    connection: &Connection,
+) -> Result<WebhookSecrets, AppError> {
+    if let Some(cached) = state.webhook_secrets.get(connection.id) {
+        return Ok(cached);
+    }
+    let tenant = connection.tenant_id;
+    let current = state
+        .store
+        .reveal_secret(
+            tenant,
+            &secret_name(connection.id, "api_secret"),
+            "system",
+            "webhook verification",
+        )
+        .await?;
+    let mut secrets = WebhookSecrets::new(SigningSecret::new(
+        current.expose_secret().as_bytes().to_vec(),
+    ));
+    let previous_name = secret_name(connection.id, "api_secret_previous");
+    if let Some(meta) = state.store.secret_meta(tenant, &previous_name).await? {
+        let until = meta.updated_at + ROTATION_GRACE;
+        if until > Utc::now() {
+            let previous = state
+                .store
+                .reveal_secret(tenant, &previous_name, "system", "webhook verification")
+                .await?;
+            secrets.previous = Some(SigningSecret::new(
+                previous.expose_secret().as_bytes().to_vec(),
+            ));
+            secrets.previous_valid_until = Some(until);
+        }
+    }
+    state.webhook_secrets.put(connection.id, secrets.clone());
+    Ok(secrets)
+}
+
+fn plain(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Path(connection): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(connection_id) = connection.parse::<ConnectionId>() else {
+        return plain(StatusCode::NOT_FOUND, "unknown endpoint");
+    };
+    let connection = match state.store.connection_for_webhook(connection_id).await {
+        Ok(Some(connection)) if connection.kind == ConnectionKind::Shopify => connection,
+        Ok(_) => return plain(StatusCode::NOT_FOUND, "unknown endpoint"),
+        Err(error) => return AppError::from(error).into_response(),
+    };
+    let tenant = connection.tenant_id;
+    let pairs = headers
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)));
+    let delivery = match WebhookHeaders::from_pairs(pairs) {
+        Ok(delivery) => delivery,
+        Err(error) => {
+            audit(
+                &state.store,
+                Some(tenant),
+                "shopify",
+                "webhook.rejected",
+                json!({ "connection_id": connection.id, "reason": error.to_string() }),
+            )
+            .await;
+            return plain(StatusCode::UNAUTHORIZED, &error.to_string());
+        }
+    };
+    let secrets = match signing_secrets(&state, &connection).await {
+        Ok(secrets) => secrets,
+        Err(error) => return error.into_response(),
+    };
+    if secrets.verify(&body, &delivery.hmac, Utc::now()).is_err() {
+        // Nothing is stored: only Shopify, holding the secret, can make us store something.
+        tracing::warn!(connection_id = %connection.id, topic = %delivery.topic, "webhook with a bad signature refused");
+        audit(&state.store, Some(tenant), "shopify", "webhook.rejected", json!({ "connection_id": connection.id, "reason": "bad signature", "webhook_id": delivery.webhook_id })).await;
+        return plain(StatusCode::UNAUTHORIZED, "invalid signature");
+    }
+
+    let (status, error) = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Err(parse) => (
+            InboxStatus::Failed,
+            Some(format!("malformed JSON: {parse}")),
+        ),
+        Ok(_) => match hold_reason(&state, &connection).await {
+            Ok(Some(reason)) => (InboxStatus::Held, Some(reason)),
+            Ok(None) => (InboxStatus::Received, None),
+            Err(error) => return error.into_response(),
+        },
+    };
+    let event = NewInboxEvent {
+        connection_id: connection.id,
+        webhook_id: delivery.webhook_id.clone(),
+        topic: delivery.topic.clone(),
+        shop_domain: delivery.shop_domain.clone(),
+        api_version: delivery.api_version.clone(),
+        event_id: delivery.event_id.clone(),
+        triggered_at: delivery.triggered_at.clone(),
+        payload: body.to_vec(),
+        status,
+        error,
+    };
+    match state.store.insert_inbox(tenant, &event).await {
+        Ok(InboxInsert::Stored(id)) => {
+            tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, status = status.as_str(), "webhook stored");
+            (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
+        }
+        Ok(InboxInsert::Duplicate(id)) => {
+            tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, "duplicate webhook acknowledged");
+            (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response()
+        }
+        // Not acknowledged: Shopify retries, so a database hiccup loses nothing.
+        Err(error) => AppError::from(error).into_response(),
+    }
+}
+
+/// Why an event must wait instead of being processed: a suspended tenant or no active pair.
+async fn hold_reason(
+    state: &AppState,
+    connection: &Connection,
+) -> Result<Option<String>, AppError> {
+    let tenant = state
+        .store
+        .tenant(connection.tenant_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if tenant.status == TenantStatus::Suspended {
+        return Ok(Some("tenant suspended".into()));
+    }
+    let pairs = state
+        .store
+        .pairs_using_connection(connection.tenant_id, connection.id)
+        .await?;
+    if pairs.iter().any(|pair| pair.status == PairStatus::Active) {
+        Ok(None)
+    } else {
+        Ok(Some("no active pair for this connection".into()))
+    }
+}
