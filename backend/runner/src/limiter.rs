@@ -98,6 +98,9 @@ pub trait RateLimiter: Send + Sync + 'static {
 
     /// After a partner answered 429 with `Retry-After`: nobody sharing `key` proceeds for at
     /// least `retry_after`. A shorter penalty never shortens a longer one already in force.
+    /// Callers already sleeping on an earlier reservation are not held back further: they
+    /// were admitted before the partner complained, and the caller that saw the 429 retries
+    /// through the retry policy anyway.
     fn penalize<'a>(
         &'a self,
         key: &'a str,

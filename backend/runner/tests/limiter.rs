@@ -22,25 +22,32 @@ fn prefix(test: &str) -> String {
     format!("test:limiter:{test}:{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Runs `total` acquires of cost 1 concurrently, spread over `limiters`, and returns each
-/// completion time relative to the start, sorted.
-async fn completions(limiters: &[Arc<dyn RateLimiter>], key: &str, total: usize) -> Vec<Duration> {
+/// Runs `total` acquires of cost 1 concurrently, spread over `limiters`; returns each
+/// completion time relative to the start (sorted) and how many callers did not wait at all.
+async fn completions(
+    limiters: &[Arc<dyn RateLimiter>],
+    key: &str,
+    total: usize,
+) -> (Vec<Duration>, usize) {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..total {
         let limiter = Arc::clone(&limiters[i % limiters.len()]);
         let key = key.to_owned();
         tasks.push(tokio::spawn(async move {
-            limiter.acquire(&key, 1).await.unwrap();
-            start.elapsed()
+            let waited = limiter.acquire(&key, 1).await.unwrap();
+            (start.elapsed(), waited.is_zero())
         }));
     }
     let mut times = Vec::new();
+    let mut unwaited = 0;
     for task in tasks {
-        times.push(task.await.unwrap());
+        let (at, no_wait) = task.await.unwrap();
+        times.push(at);
+        unwaited += usize::from(no_wait);
     }
     times.sort();
-    times
+    (times, unwaited)
 }
 
 /// No prefix of the completions exceeds the budget: by time t at most capacity + rate * t.
@@ -60,7 +67,7 @@ fn assert_within_budget(times: &[Duration], limit: RateLimit) {
 async fn in_process_burst_then_sustained_rate() {
     let limit = RateLimit::new(5, 50.0).unwrap();
     let limiter: Arc<dyn RateLimiter> = Arc::new(InProcessRateLimiter::new(limit).unwrap());
-    let times = completions(&[limiter], "conn-1", 30).await;
+    let (times, unwaited) = completions(&[limiter], "conn-1", 30).await;
     // 5 from the burst, the other 25 at 50/s: at least 0.5 s, and not much more.
     let last = *times.last().unwrap();
     assert!(
@@ -68,9 +75,10 @@ async fn in_process_burst_then_sustained_rate() {
         "finished too soon: {last:?}"
     );
     assert!(last < Duration::from_secs(3), "finished too late: {last:?}");
+    // The burst passes at once; a slow machine may have refilled a token or two meanwhile.
     assert!(
-        times[4] < Duration::from_millis(100),
-        "the burst should not wait"
+        (5..=8).contains(&unwaited),
+        "{unwaited} callers did not wait"
     );
     assert_within_budget(&times, limit);
 }
@@ -97,10 +105,14 @@ async fn in_process_variable_cost_and_penalty() {
     let start = Instant::now();
     limiter.acquire("shop", 100).await.unwrap();
     // The bucket is empty: 50 more tokens take 0.25 s at 200/s.
-    let waited = limiter.acquire("shop", 50).await.unwrap();
-    assert!(waited >= Duration::from_millis(240), "{waited:?}");
-    assert!(start.elapsed() >= Duration::from_millis(240));
+    assert!(!limiter.acquire("shop", 50).await.unwrap().is_zero());
+    assert!(
+        start.elapsed() >= Duration::from_millis(245),
+        "{:?}",
+        start.elapsed()
+    );
 
+    let start = Instant::now();
     limiter
         .penalize("shop", Duration::from_millis(300))
         .await
@@ -110,10 +122,9 @@ async fn in_process_variable_cost_and_penalty() {
         .penalize("shop", Duration::from_millis(10))
         .await
         .unwrap();
-    let start = Instant::now();
     limiter.acquire("shop", 1).await.unwrap();
     assert!(
-        start.elapsed() >= Duration::from_millis(290),
+        start.elapsed() >= Duration::from_millis(295),
         "{:?}",
         start.elapsed()
     );
@@ -129,7 +140,11 @@ async fn redis_bucket_is_shared_by_two_processes() {
     // Two limiters with their own clients stand for two worker processes.
     let one: Arc<dyn RateLimiter> = Arc::new(RedisRateLimiter::new(&url, &prefix, limit).unwrap());
     let two: Arc<dyn RateLimiter> = Arc::new(RedisRateLimiter::new(&url, &prefix, limit).unwrap());
-    let times = completions(&[one, two], "d365-env", 30).await;
+    let (times, unwaited) = completions(&[one, two], "d365-env", 30).await;
+    assert!(
+        (5..=8).contains(&unwaited),
+        "{unwaited} callers did not wait"
+    );
     // Together: 5 from the burst, 25 at 20/s = 1.25 s at least.
     let last = *times.last().unwrap();
     assert!(
@@ -149,16 +164,21 @@ async fn redis_penalty_blocks_the_other_process() {
     let two = RedisRateLimiter::new(&url, &prefix, limit).unwrap();
     assert_eq!(two.acquire("shop", 1).await.unwrap(), Duration::ZERO);
 
+    let start = Instant::now();
     one.penalize("shop", Duration::from_millis(500))
         .await
         .unwrap();
+    // A shorter penalty does not shorten the longer one.
     one.penalize("shop", Duration::from_millis(20))
         .await
         .unwrap();
-    let start = Instant::now();
-    let waited = two.acquire("shop", 1).await.unwrap();
-    assert!(waited >= Duration::from_millis(400), "{waited:?}");
-    assert!(start.elapsed() >= Duration::from_millis(400));
+    assert!(!two.acquire("shop", 1).await.unwrap().is_zero());
+    // 5 ms of slack for Redis's millisecond rounding of the remaining TTL.
+    assert!(
+        start.elapsed() >= Duration::from_millis(495),
+        "{:?}",
+        start.elapsed()
+    );
     // Another connection under the same prefix is not penalised.
     assert_eq!(two.acquire("other", 1).await.unwrap(), Duration::ZERO);
 }
