@@ -190,7 +190,7 @@ async fn cluster_mode_is_ready_with_postgres_and_redis_and_names_redis_when_it_i
     assert_eq!(body["checks"]["postgres"], "ok");
     assert_eq!(body["checks"]["redis"], "ok");
     assert!(
-        !dir.path().join("data").exists(),
+        !dir.path().join("data/syncline.db").exists(),
         "no SQLite file in cluster mode"
     );
     server.signal("TERM");
