@@ -113,3 +113,10 @@ fn with_database(server: &str, name: &str) -> String {
     }
     url
 }
+
+/// The same database without any master key, to test what secret calls do then.
+pub fn without_keys(store: &Store) -> Store {
+    let mut bare = store.clone();
+    bare.keyring = None;
+    bare
+}
