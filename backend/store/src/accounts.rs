@@ -321,6 +321,8 @@ pub struct TenantSummary {
     pub tenant: Tenant,
     /// How many users belong to it.
     pub users: i64,
+    /// How many integration pairs it has (any status).
+    pub pairs: i64,
 }
 
 fn normalise_email(email: &str) -> String {
@@ -514,16 +516,18 @@ impl Store {
         Ok(count)
     }
 
-    /// Every tenant with its user count, for the platform admin.
+    /// Every tenant with its user and pair counts, for the platform admin.
     pub async fn tenant_summaries(&self) -> Result<Vec<TenantSummary>, StoreError> {
         let sql = "SELECT t.id, t.slug, t.name, t.status, t.plan, t.created_at, t.updated_at, \
-                   (SELECT COUNT(*) FROM memberships m WHERE m.tenant_id = t.id) AS users \
+                   (SELECT COUNT(*) FROM memberships m WHERE m.tenant_id = t.id) AS users, \
+                   (SELECT COUNT(*) FROM pairs p WHERE p.tenant_id = t.id) AS pairs \
                    FROM tenants t ORDER BY t.name, t.id";
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
             tenant: crate::tenants::TenantRow,
             users: i64,
+            pairs: i64,
         }
         let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
         rows.into_iter()
@@ -531,6 +535,7 @@ impl Store {
                 Ok(TenantSummary {
                     tenant: Tenant::try_from(row.tenant)?,
                     users: row.users,
+                    pairs: row.pairs,
                 })
             })
             .collect()

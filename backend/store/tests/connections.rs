@@ -107,6 +107,13 @@ async fn connections_and_pairs_are_tenant_scoped() {
         );
         let pair = store.create_pair(a, &new_pair).await.unwrap();
         assert_eq!(pair.status, PairStatus::Draft);
+        let summaries = store.tenant_summaries().await.unwrap();
+        let pairs_of = |t| summaries.iter().find(|s| s.tenant.id == t).unwrap().pairs;
+        assert_eq!(
+            (pairs_of(a), pairs_of(b)),
+            (1, 0),
+            "{backend:?}: the admin list counts pairs"
+        );
         assert_eq!(pair.flows, ["orders"]);
         assert!(
             matches!(

@@ -27,6 +27,8 @@ pub struct TenantView {
     pub plan: String,
     /// Number of users.
     pub users: i64,
+    /// Number of integration pairs.
+    pub pairs: i64,
     /// Created.
     pub created_at: DateTime<Utc>,
 }
@@ -41,6 +43,7 @@ impl From<TenantSummary> for TenantView {
             status: tenant.status.as_str().to_owned(),
             plan: tenant.plan,
             users: summary.users,
+            pairs: summary.pairs,
             created_at: tenant.created_at,
         }
     }
@@ -101,7 +104,11 @@ pub async fn create_tenant(
         &request.owner_email,
     )
     .await?;
-    let view = TenantView::from(TenantSummary { tenant, users: 0 });
+    let view = TenantView::from(TenantSummary {
+        tenant,
+        users: 0,
+        pairs: 0,
+    });
     Ok((
         StatusCode::CREATED,
         Json(CreatedTenant {
