@@ -32,6 +32,10 @@ pg_bin=$(find_pg_bin); [ -x "$pg_bin/initdb" ] || die "PostgreSQL's initdb not f
 command -v redis-server >/dev/null || { say "installing Redis server"; apt_install redis-server; }
 command -v python3 >/dev/null || { say "installing Python"; apt_install python3; }
 python3 -c 'import venv, ensurepip' 2>/dev/null || { say "installing python3-venv"; apt_install python3-venv; }
+# Browser tests: Debian's Chromium, driven by playwright-core from Node.js (no browser download).
+[ -x /usr/bin/chromium ] || { say "installing Chromium"; apt_install chromium; }
+command -v node >/dev/null || { say "installing Node.js"; apt_install nodejs; }
+command -v npm >/dev/null || { say "installing npm"; apt_install npm; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -102,4 +106,9 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test (SQLite and PostgreSQL, in-process and Redis)"
 cargo test --workspace --locked --no-fail-fast "$@"
+say "browser tests (headless Chromium, frontend/tests/browser)"
+cargo build -p syncline --locked
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+(cd frontend/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+SYNCLINE_BIN="$target_dir/debug/syncline" node --test frontend/tests/browser/
 say "all tests passed"
