@@ -107,7 +107,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test (SQLite and PostgreSQL, in-process and Redis)"
 cargo test --workspace --locked --no-fail-fast "$@"
 say "browser tests (headless Chromium, frontend/tests/browser)"
-cargo build -p syncline --locked
+# The test build already produced the binary; `--no-run` keeps it (a plain `cargo build`
+# would unify features differently and rebuild half the workspace).
+cargo test --workspace --locked --no-run --quiet
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 (cd frontend/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 SYNCLINE_BIN="$target_dir/debug/syncline" node --test frontend/tests/browser/
