@@ -35,8 +35,9 @@ pub struct ShopifyApp {
     pub client_id: String,
     /// Client secret: signs OAuth callbacks and webhooks.
     pub client_secret: SecretString,
-    /// Where `/admin/oauth/*` lives for a shop; `None` means `https://{shop}`. Set only to
-    /// point the flow at an emulator.
+    /// Where `/admin/oauth/*` and the Admin API live for a shop, with `{shop}` (the domain)
+    /// and `{name}` (its subdomain) filled in; `None` means `https://{shop}`. Set only to point
+    /// the flow at an emulator.
     pub oauth_base: Option<String>,
 }
 
@@ -48,7 +49,9 @@ pub(crate) fn router() -> Router<AppState> {
 
 fn base_for(app: &ShopifyApp, shop: &str) -> String {
     match &app.oauth_base {
-        Some(base) => base.replace("{shop}", shop),
+        Some(base) => base
+            .replace("{shop}", shop)
+            .replace("{name}", shop.trim_end_matches(".myshopify.com")),
         None => format!("https://{shop}"),
     }
 }
@@ -158,7 +161,11 @@ async fn callback(
                 kind: ConnectionKind::Shopify,
                 name: format!("{shop} (installed {})", Utc::now().format("%Y-%m-%d %H:%M")),
                 sandbox: false,
-                settings: json!({ "shop_domain": shop, "api_version": "2025-07", "installed_via": "oauth" }),
+                settings: match &app.oauth_base {
+                    // Pointed at an emulator: the Admin API lives there too.
+                    Some(_) => json!({ "shop_domain": shop, "api_version": "2025-07", "installed_via": "oauth", "base_url": base_for(app, &shop) }),
+                    None => json!({ "shop_domain": shop, "api_version": "2025-07", "installed_via": "oauth" }),
+                },
             })
             .await?;
         state.store.put_secret(tenant, &secret_name(connection.id, "access_token"), &SecretString::from(token.access_token)).await?;

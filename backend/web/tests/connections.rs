@@ -562,8 +562,13 @@ async fn the_oauth_callback_rejects_bad_signatures_foreign_or_reused_state_and_f
         .unwrap();
     assert_eq!(install.status(), 303);
     let location = url::Url::parse(install.headers()["location"].to_str().unwrap()).unwrap();
-    assert_eq!(location.host_str(), Some("acme.myshopify.com"));
-    assert_eq!(location.path(), "/admin/oauth/authorize");
+    let emulator = url::Url::parse(app.sandbox.emulators().shopify.base_url()).unwrap();
+    assert_eq!(
+        location.host_str(),
+        emulator.host_str(),
+        "the test points Shopify's consent screen at the emulator"
+    );
+    assert_eq!(location.path(), "/shops/acme/admin/oauth/authorize");
     let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
     assert_eq!(query["client_id"], "test-app-client-id");
     assert!(query["scope"].contains("read_orders"));
@@ -638,4 +643,74 @@ async fn the_oauth_callback_rejects_bad_signatures_foreign_or_reused_state_and_f
     .await;
     assert_eq!(status, 400, "a state works once");
     assert!(text.contains("expired or was already used"), "{text}");
+}
+
+#[tokio::test]
+async fn an_oauth_install_completes_against_the_emulator_and_its_callback_works_once() {
+    let app = spawn_app(Mode::Embedded).await;
+    let (tenant, client, csrf) = owner(&app, "install").await;
+    let shopify = &app.sandbox.emulators().shopify;
+    shopify
+        .create_shop(syncline_sim::shopify::ShopSpec {
+            name: "oauth-shop".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    shopify
+        .add_app(
+            "oauth-shop",
+            syncline_sim::shopify::AppSpec {
+                name: "test-app-client-id".into(),
+                api_secret: Some(SHOPIFY_APP_SECRET.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    let install = client
+        .get(app.url("/oauth/shopify/install?shop=oauth-shop.myshopify.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(install.status(), 303);
+    let consent = install.headers()["location"].to_str().unwrap().to_owned();
+    let approved = client.get(&consent).send().await.unwrap();
+    assert_eq!(
+        approved.status(),
+        302,
+        "the emulated consent screen approves"
+    );
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&app.url("/oauth/shopify/callback?")),
+        "{callback}"
+    );
+
+    let finished = client.get(&callback).send().await.unwrap();
+    assert_eq!(finished.status(), 303, "{}", finished.text().await.unwrap());
+    let connections = app.store.list_connections(tenant).await.unwrap();
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0].settings["installed_via"], "oauth");
+    assert_eq!(
+        connections[0].settings["shop_domain"],
+        "oauth-shop.myshopify.com"
+    );
+    let (_, result) = json_of(
+        client
+            .post(app.url(&format!("/api/v1/connections/{}/test", connections[0].id)))
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(result["ok"], true, "the exchanged token works: {result}");
+
+    let again = client.get(&callback).send().await.unwrap();
+    assert_eq!(again.status(), 400, "the callback works once");
+    assert_eq!(
+        app.store.list_connections(tenant).await.unwrap().len(),
+        1,
+        "no second connection"
+    );
 }

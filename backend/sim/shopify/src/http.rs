@@ -30,6 +30,14 @@ pub fn router(inner: Arc<Inner>) -> Router {
         )
         .route("/admin/api/{version}/{*rest}", any(rest_host))
         .route("/shops/{shop}/admin/api/{version}/{*rest}", any(rest_path))
+        .route(
+            "/shops/{shop}/admin/oauth/authorize",
+            get(crate::oauth::authorize),
+        )
+        .route(
+            "/shops/{shop}/admin/oauth/access_token",
+            post(crate::oauth::access_token),
+        )
         .route("/_sim/health", get(|| async { "ok" }))
         .route("/_sim/info", get(ctl_info))
         .route("/_sim/shops", get(ctl_shops).post(ctl_create_shop))

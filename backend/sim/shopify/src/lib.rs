@@ -11,6 +11,7 @@ pub mod generator;
 pub mod gql;
 mod http;
 pub mod model;
+mod oauth;
 pub mod shop;
 pub mod webhooks;
 
@@ -162,6 +163,8 @@ pub struct Shop {
     pub currency: String,
     seed: u64,
     apps: RwLock<Vec<shop::App>>,
+    /// Authorization codes handed out by the OAuth consent screen: code → app name.
+    oauth_codes: Mutex<std::collections::HashMap<String, String>>,
     data: Mutex<shop::ShopData>,
     traffic: Mutex<Option<JoinHandle<()>>>,
 }
@@ -284,6 +287,7 @@ impl Inner {
                 access_token: token.clone(),
                 api_secret: secret,
             }]),
+            oauth_codes: Mutex::new(std::collections::HashMap::new()),
             data: Mutex::new(data),
             traffic: Mutex::new(None),
         });

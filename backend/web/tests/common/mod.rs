@@ -132,7 +132,11 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         shopify_app: Some(syncline_web::ShopifyApp {
             client_id: "test-app-client-id".into(),
             client_secret: secrecy::SecretString::from(SHOPIFY_APP_SECRET.to_owned()),
-            oauth_base: None,
+            // Shops live in the emulator, so the OAuth install can complete for real.
+            oauth_base: Some(format!(
+                "{}/shops/{{name}}",
+                sandbox.emulators().shopify.base_url()
+            )),
         }),
         sandbox: Some(sandbox.clone() as Arc<dyn syncline_web::sandbox::Sandbox>),
     };
