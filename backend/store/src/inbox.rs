@@ -222,3 +222,35 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// Every stored payload of a connection, for privacy redaction.
+    pub async fn inbox_payloads(
+        &self,
+        tenant: TenantId,
+        connection: ConnectionId,
+    ) -> Result<Vec<(InboxId, Vec<u8>)>, StoreError> {
+        let sql = "SELECT id, payload FROM inbox WHERE tenant_id = $1 AND connection_id = $2";
+        let rows: Vec<(InboxId, Vec<u8>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(connection).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Replaces stored payloads with `replacement` (personal data removed) and marks them done.
+    pub async fn redact_inbox(
+        &self,
+        tenant: TenantId,
+        ids: &[InboxId],
+        replacement: &[u8],
+    ) -> Result<u64, StoreError> {
+        let sql = "UPDATE inbox SET payload = $3, status = 'done', error = 'redacted on request', updated_at = $4 \
+                   WHERE tenant_id = $1 AND id = $2";
+        let now = Utc::now();
+        let mut changed = 0;
+        for id in ids {
+            changed += on_pool!(self, pool => {
+                sqlx::query(sql).bind(tenant).bind(*id).bind(replacement).bind(now).execute(pool).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(changed)
+    }
+}

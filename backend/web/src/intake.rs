@@ -177,6 +177,19 @@ async fn receive(
         error,
     };
     match state.store.insert_inbox(tenant, &event).await {
+        Ok(InboxInsert::Stored(id))
+            if crate::privacy::PRIVACY_TOPICS.contains(&delivery.topic.as_str())
+                && status != InboxStatus::Failed =>
+        {
+            // Privacy requests are honoured at once: there is no flow to wait for.
+            let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if let Err(error) =
+                crate::privacy::act(&state, &connection, &delivery.topic, id, &request).await
+            {
+                return error.into_response();
+            }
+            (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
+        }
         Ok(InboxInsert::Stored(id)) => {
             tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, status = status.as_str(), "webhook stored");
             (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()

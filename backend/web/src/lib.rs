@@ -16,6 +16,7 @@ pub mod mail;
 pub mod oauth;
 pub mod partners;
 mod partners_d365;
+pub mod privacy;
 pub mod sandbox;
 mod startup;
 mod state;

@@ -306,3 +306,138 @@ async fn the_previous_signing_secret_still_verifies_during_the_rotation_grace_pe
     );
     assert_eq!(held.len(), 3);
 }
+
+async fn deliver_topic(
+    app: &TestApp,
+    connection: &str,
+    topic: &str,
+    webhook_id: &str,
+    body: &[u8],
+    secret: &str,
+) -> u16 {
+    reqwest::Client::new()
+        .post(app.url(&format!("/hooks/shopify/{connection}")))
+        .header("X-Shopify-Topic", topic)
+        .header("X-Shopify-Hmac-Sha256", sign(secret, body))
+        .header("X-Shopify-Shop-Domain", "sandbox.myshopify.com")
+        .header("X-Shopify-API-Version", "2026-07")
+        .header("X-Shopify-Webhook-Id", webhook_id)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn privacy_webhooks_redact_the_stored_personal_data_of_a_customer_and_then_of_the_shop() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let setup = active_sandbox_pair(&app).await;
+        let theirs: Value = serde_json::from_str(ORDER).unwrap();
+        let mut someone_else = theirs.clone();
+        someone_else["id"] = json!(1_000_000_000_000_001_u64);
+        someone_else["email"] = json!("other@example.com");
+        someone_else["contact_email"] = json!("other@example.com");
+        someone_else["customer"] = json!({ "id": 42, "email": "other@example.com" });
+        let other_body = someone_else.to_string();
+        assert_eq!(
+            deliver_topic(
+                &app,
+                &setup.shopify,
+                "orders/create",
+                "p-1",
+                ORDER.as_bytes(),
+                &setup.secret
+            )
+            .await,
+            200
+        );
+        assert_eq!(
+            deliver_topic(
+                &app,
+                &setup.shopify,
+                "orders/create",
+                "p-2",
+                other_body.as_bytes(),
+                &setup.secret
+            )
+            .await,
+            200
+        );
+
+        let request = json!({
+            "shop_id": 954889, "shop_domain": "sandbox.myshopify.com",
+            "customer": { "id": 115310627314723954_u64, "email": "john@example.com", "phone": "555-625-1199" },
+            "orders_to_redact": [820982911946154508_u64]
+        })
+        .to_string();
+        assert_eq!(
+            deliver_topic(
+                &app,
+                &setup.shopify,
+                "customers/redact",
+                "p-3",
+                request.as_bytes(),
+                &setup.secret
+            )
+            .await,
+            200
+        );
+        let events = app.store.list_inbox(setup.tenant, 10).await.unwrap();
+        let payload = |id: &str| {
+            String::from_utf8(
+                events
+                    .iter()
+                    .find(|e| e.webhook_id == id)
+                    .unwrap()
+                    .payload
+                    .clone(),
+            )
+            .unwrap()
+        };
+        assert!(
+            payload("p-1").contains("\"redacted\":true")
+                && !payload("p-1").contains("john@example.com"),
+            "{mode:?}: the customer's order is redacted"
+        );
+        assert!(
+            !payload("p-3").contains("555-625-1199"),
+            "the request itself keeps no personal data"
+        );
+        assert!(
+            payload("p-2").contains("other@example.com"),
+            "another customer's order is untouched"
+        );
+
+        let shop_request =
+            json!({ "shop_id": 954889, "shop_domain": "sandbox.myshopify.com" }).to_string();
+        assert_eq!(
+            deliver_topic(
+                &app,
+                &setup.shopify,
+                "shop/redact",
+                "p-4",
+                shop_request.as_bytes(),
+                &setup.secret
+            )
+            .await,
+            200
+        );
+        let events = app.store.list_inbox(setup.tenant, 10).await.unwrap();
+        assert!(
+            events
+                .iter()
+                .all(|e| String::from_utf8_lossy(&e.payload).contains("\"redacted\":true")),
+            "{mode:?}: shop/redact removes everything"
+        );
+        let audit = app.store.tenant_audit_log(setup.tenant, 50).await.unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == "privacy.customer_redacted")
+                && audit.iter().any(|e| e.action == "privacy.shop_redacted")
+        );
+    }
+}
