@@ -70,3 +70,7 @@ id_type!(
     /// Identifies an inbox event.
     InboxId
 );
+id_type!(
+    /// Identifies a run.
+    RunId
+);

@@ -12,6 +12,7 @@ mod error;
 mod ids;
 mod inbox;
 mod pool;
+mod runs;
 mod secrets;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -27,9 +28,10 @@ pub use connections::{
 };
 pub use error::StoreError;
 pub use ids::{
-    ActionTokenId, ApiKeyId, ConnectionId, InboxId, PairId, SessionId, TenantId, UserId,
+    ActionTokenId, ApiKeyId, ConnectionId, InboxId, PairId, RunId, SessionId, TenantId, UserId,
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
+pub use runs::{NewRun, Run, RunAttempt, RunFilter, RunOutcome, RunPage, RunStatus};
 pub use secrets::{RotationFailure, RotationReport, SecretId, SecretMeta};
 pub use tenants::{NewTenant, Tenant, TenantStatus};

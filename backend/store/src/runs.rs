@@ -1,0 +1,489 @@
+//! Runs (one event through one flow, with its attempts) and links (Shopify id ↔ D365 key).
+//!
+//! Claims are atomic (`UPDATE … RETURNING` on a lease), so any number of workers can share the
+//! table; the row, not the queue, says what is left to do.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use crate::pool::on_pool;
+use crate::{InboxId, PairId, RunId, Store, StoreError, TenantId};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Failed and waiting for a person (e.g. a replay after a fix).
+    Failed,
+    /// Failed transiently; will be tried again at `next_attempt_at`.
+    Retrying,
+    /// Gave up: a dead letter.
+    Dead,
+}
+
+impl RunStatus {
+    /// Stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Retrying => "retrying",
+            RunStatus::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored or submitted name.
+    pub fn parse(value: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Retrying,
+            RunStatus::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// A run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// Primary key.
+    pub id: RunId,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Pair.
+    pub pair_id: PairId,
+    /// The event processed.
+    pub inbox_id: InboxId,
+    /// Flow name, e.g. `orders`.
+    pub flow: String,
+    /// Status.
+    pub status: RunStatus,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Mapping version used by the last attempt.
+    pub mapping_version: Option<String>,
+    /// Shopify reference (order name or id).
+    pub shopify_ref: Option<String>,
+    /// D365 reference (sales order number).
+    pub d365_ref: Option<String>,
+    /// Last error.
+    pub error: Option<String>,
+    /// Its classification (`transient`, `throttled`, `permanent`, `auth`).
+    pub error_class: Option<String>,
+    /// Redacted input.
+    pub input_snapshot: Option<serde_json::Value>,
+    /// Redacted output.
+    pub output_snapshot: Option<serde_json::Value>,
+    /// When a retry is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: RunId,
+    tenant_id: TenantId,
+    pair_id: PairId,
+    inbox_id: InboxId,
+    flow: String,
+    status: String,
+    attempts: i64,
+    mapping_version: Option<String>,
+    shopify_ref: Option<String>,
+    d365_ref: Option<String>,
+    error: Option<String>,
+    error_class: Option<String>,
+    input_snapshot: Option<Json<serde_json::Value>>,
+    output_snapshot: Option<Json<serde_json::Value>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<RunRow> for Run {
+    type Error = StoreError;
+    fn try_from(row: RunRow) -> Result<Self, StoreError> {
+        Ok(Run {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            pair_id: row.pair_id,
+            inbox_id: row.inbox_id,
+            flow: row.flow,
+            status: RunStatus::parse(&row.status).ok_or_else(|| StoreError::Corrupt {
+                what: "runs.status",
+                detail: row.status.clone(),
+            })?,
+            attempts: row.attempts,
+            mapping_version: row.mapping_version,
+            shopify_ref: row.shopify_ref,
+            d365_ref: row.d365_ref,
+            error: row.error,
+            error_class: row.error_class,
+            input_snapshot: row.input_snapshot.map(|j| j.0),
+            output_snapshot: row.output_snapshot.map(|j| j.0),
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, tenant_id, pair_id, inbox_id, flow, status, attempts, mapping_version, shopify_ref, d365_ref, \
+                           error, error_class, input_snapshot, output_snapshot, next_attempt_at, created_at, updated_at";
+
+/// One attempt of a run.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunAttempt {
+    /// 1, 2, …
+    pub number: i64,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Finished, if it did.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The status it ended with.
+    pub outcome: Option<String>,
+    /// Its error.
+    pub error: Option<String>,
+    /// The error's classification.
+    pub error_class: Option<String>,
+}
+
+/// A run to create.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Pair.
+    pub pair_id: PairId,
+    /// Event.
+    pub inbox_id: InboxId,
+    /// Flow.
+    pub flow: String,
+    /// Shopify reference.
+    pub shopify_ref: Option<String>,
+    /// Redacted input.
+    pub input_snapshot: Option<serde_json::Value>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// New status: `Succeeded`, `Retrying`, `Failed` or `Dead`.
+    pub status: RunStatus,
+    /// When to retry, for `Retrying`.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Error text, when it failed.
+    pub error: Option<String>,
+    /// Error classification.
+    pub error_class: Option<String>,
+    /// D365 reference created.
+    pub d365_ref: Option<String>,
+    /// Redacted output.
+    pub output_snapshot: Option<serde_json::Value>,
+    /// Mapping version used.
+    pub mapping_version: Option<String>,
+}
+
+/// Filters for the run list; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this pair.
+    pub pair_id: Option<PairId>,
+    /// Only this flow.
+    pub flow: Option<String>,
+    /// Only this status.
+    pub status: Option<RunStatus>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// Shopify reference (exact).
+    pub shopify_ref: Option<String>,
+    /// D365 reference (exact).
+    pub d365_ref: Option<String>,
+}
+
+/// A page of runs, newest first, and the cursor of the next page.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPage {
+    /// The runs.
+    pub runs: Vec<Run>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(run: &Run) -> String {
+    format!("{}_{}", run.created_at.timestamp_micros(), run.id)
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, RunId)> {
+    let (micros, id) = cursor.split_once('_')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
+}
+
+impl Store {
+    /// Creates the run for (pair, event, flow), or returns the existing one: re-delivery of an
+    /// event never makes a second run. The flag says whether it was created now.
+    pub async fn create_run(
+        &self,
+        tenant: TenantId,
+        new: &NewRun,
+    ) -> Result<(Run, bool), StoreError> {
+        let now = Utc::now();
+        let sql = format!(
+            "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, input_snapshot, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8) ON CONFLICT (pair_id, inbox_id, flow) DO NOTHING RETURNING {RUN_COLUMNS}"
+        );
+        let row: Option<RunRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(RunId::new())
+                .bind(tenant)
+                .bind(new.pair_id)
+                .bind(new.inbox_id)
+                .bind(&new.flow)
+                .bind(&new.shopify_ref)
+                .bind(new.input_snapshot.as_ref().map(Json))
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        if let Some(row) = row {
+            return Ok((row.try_into()?, true));
+        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1 AND pair_id = $2 AND inbox_id = $3 AND flow = $4"
+        );
+        let row: RunRow = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(tenant).bind(new.pair_id).bind(new.inbox_id).bind(&new.flow).fetch_one(pool).await
+        })?;
+        Ok((row.try_into()?, false))
+    }
+
+    /// Takes a run for one attempt if it is due (queued, a retry whose time has come, or a
+    /// running one whose worker's lease expired). Of concurrent claims, exactly one wins.
+    pub async fn claim_run(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+        lease: Duration,
+    ) -> Result<Option<Run>, StoreError> {
+        let now = Utc::now();
+        let sql = format!(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, lease_until = $3, updated_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND ( status = 'queued' \
+               OR (status = 'retrying' AND (next_attempt_at IS NULL OR next_attempt_at <= $4)) \
+               OR (status = 'running' AND lease_until < $4) ) \
+             RETURNING {RUN_COLUMNS}"
+        );
+        let row: Option<RunRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(tenant).bind(id).bind(now + lease).bind(now).fetch_optional(pool).await
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let run: Run = row.try_into()?;
+        let attempt = "INSERT INTO run_attempts (run_id, tenant_id, number, started_at) VALUES ($1, $2, $3, $4) \
+                       ON CONFLICT (run_id, number) DO NOTHING";
+        on_pool!(self, pool => {
+            sqlx::query(attempt).bind(run.id).bind(tenant).bind(run.attempts).bind(now).execute(pool).await.map(|_| ())
+        })?;
+        Ok(Some(run))
+    }
+
+    /// Records how the current attempt ended.
+    pub async fn finish_run(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+        outcome: &RunOutcome,
+    ) -> Result<Run, StoreError> {
+        let now = Utc::now();
+        let sql = format!(
+            "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
+             d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
+             mapping_version = COALESCE($9, mapping_version), lease_until = NULL, updated_at = $10 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING {RUN_COLUMNS}"
+        );
+        let row: Option<RunRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(id)
+                .bind(outcome.status.as_str())
+                .bind(outcome.next_attempt_at)
+                .bind(&outcome.error)
+                .bind(&outcome.error_class)
+                .bind(&outcome.d365_ref)
+                .bind(outcome.output_snapshot.as_ref().map(Json))
+                .bind(&outcome.mapping_version)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?;
+        let run: Run = row.ok_or(StoreError::NotFound)?.try_into()?;
+        let attempt = "UPDATE run_attempts SET finished_at = $4, outcome = $5, error = $6, error_class = $7 \
+                       WHERE tenant_id = $1 AND run_id = $2 AND number = $3";
+        on_pool!(self, pool => {
+            sqlx::query(attempt)
+                .bind(tenant)
+                .bind(id)
+                .bind(run.attempts)
+                .bind(now)
+                .bind(outcome.status.as_str())
+                .bind(&outcome.error)
+                .bind(&outcome.error_class)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(run)
+    }
+
+    /// Puts a finished run back in the queue (replay).
+    pub async fn requeue_run(&self, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
+        let sql = format!(
+            "UPDATE runs SET status = 'queued', next_attempt_at = NULL, lease_until = NULL, updated_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND status IN ('failed', 'dead', 'succeeded') RETURNING {RUN_COLUMNS}"
+        );
+        let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).bind(Utc::now()).fetch_optional(pool).await)?;
+        match row {
+            Some(row) => row.try_into(),
+            None => match self.run(tenant, id).await? {
+                Some(_) => Err(StoreError::Conflict {
+                    constraint: "ck_runs_replayable".into(),
+                }),
+                None => Err(StoreError::NotFound),
+            },
+        }
+    }
+
+    /// One of the tenant's runs.
+    pub async fn run(&self, tenant: TenantId, id: RunId) -> Result<Option<Run>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2");
+        let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
+        row.map(Run::try_from).transpose()
+    }
+
+    /// A run's attempts, in order.
+    pub async fn run_attempts(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+    ) -> Result<Vec<RunAttempt>, StoreError> {
+        let sql = "SELECT number, started_at, finished_at, outcome, error, error_class FROM run_attempts \
+                   WHERE tenant_id = $1 AND run_id = $2 ORDER BY number";
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(id).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// The tenant's runs matching `filter`, newest first, `limit` at a time.
+    pub async fn list_runs(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<RunPage, StoreError> {
+        let after = match cursor {
+            Some(text) => Some(decode_cursor(text).ok_or(StoreError::Corrupt {
+                what: "run cursor",
+                detail: text.to_owned(),
+            })?),
+            None => None,
+        };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1 \
+             AND ($2 IS NULL OR pair_id = $2) AND ($3 IS NULL OR flow = $3) AND ($4 IS NULL OR status = $4) \
+             AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+             AND ($7 IS NULL OR shopify_ref = $7) AND ($8 IS NULL OR d365_ref = $8) \
+             AND ($9 IS NULL OR created_at < $9 OR (created_at = $9 AND id < $10)) \
+             ORDER BY created_at DESC, id DESC LIMIT $11"
+        );
+        let limit = limit.clamp(1, 500);
+        let rows: Vec<RunRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(filter.pair_id)
+                .bind(&filter.flow)
+                .bind(filter.status.map(RunStatus::as_str))
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(&filter.shopify_ref)
+                .bind(&filter.d365_ref)
+                .bind(after.map(|(at, _)| at))
+                .bind(after.map(|(_, id)| id))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(pool)
+                .await
+        })?;
+        let mut runs: Vec<Run> = rows
+            .into_iter()
+            .map(Run::try_from)
+            .collect::<Result<_, _>>()?;
+        let next_cursor = if runs.len() > limit as usize {
+            runs.truncate(limit as usize);
+            runs.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(RunPage { runs, next_cursor })
+    }
+
+    /// Runs whose time has come, across tenants, oldest first: for the sweeper, which hands
+    /// them to the dispatcher again (lost queue entries, crashed workers, due retries).
+    pub async fn due_runs(&self, limit: u32) -> Result<Vec<(TenantId, RunId)>, StoreError> {
+        let sql = "SELECT tenant_id, id FROM runs WHERE status = 'queued' \
+                   OR (status = 'retrying' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
+                   OR (status = 'running' AND lease_until < $1) ORDER BY updated_at LIMIT $2";
+        let rows: Vec<(TenantId, RunId)> = on_pool!(self, pool => sqlx::query_as(sql).bind(Utc::now()).bind(i64::from(limit)).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Records that a Shopify object became a D365 record; the first link wins and is returned.
+    pub async fn put_link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+        d365_key: &str,
+    ) -> Result<String, StoreError> {
+        let sql = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                   ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(d365_key).bind(Utc::now()).execute(pool).await.map(|_| ())
+        })?;
+        self.link(tenant, pair, entity, shopify_id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The D365 key a Shopify object was linked to.
+    pub async fn link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT d365_key FROM links WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4";
+        let key: Option<String> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).fetch_optional(pool).await
+        })?;
+        Ok(key)
+    }
+}

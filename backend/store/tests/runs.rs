@@ -1,0 +1,325 @@
+//! Runs and links behave the same on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use chrono::{Duration, Utc};
+use syncline_store::testing;
+use syncline_store::{
+    ConnectionKind, InboxInsert, InboxStatus, NewConnection, NewInboxEvent, NewPair, NewRun,
+    NewTenant, RunFilter, RunOutcome, RunStatus, Store, TenantId,
+};
+
+async fn fixture(
+    store: &Store,
+    slug: &str,
+) -> (
+    TenantId,
+    syncline_store::PairId,
+    syncline_store::ConnectionId,
+) {
+    let tenant = store
+        .create_tenant(&NewTenant {
+            slug: slug.into(),
+            name: slug.into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let connection = |kind, name: &str| NewConnection {
+        kind,
+        name: name.into(),
+        sandbox: true,
+        settings: serde_json::json!({}),
+    };
+    let shop = store
+        .create_connection(tenant, &connection(ConnectionKind::Shopify, "s"))
+        .await
+        .unwrap();
+    let erp = store
+        .create_connection(tenant, &connection(ConnectionKind::D365, "d"))
+        .await
+        .unwrap();
+    let pair = store
+        .create_pair(
+            tenant,
+            &NewPair {
+                name: "p".into(),
+                shopify_connection_id: shop.id,
+                d365_connection_id: erp.id,
+                environment: "sandbox".into(),
+                flows: vec!["orders".into()],
+            },
+        )
+        .await
+        .unwrap();
+    (tenant, pair.id, shop.id)
+}
+
+async fn event(
+    store: &Store,
+    tenant: TenantId,
+    connection: syncline_store::ConnectionId,
+    webhook: &str,
+) -> syncline_store::InboxId {
+    let new = NewInboxEvent {
+        connection_id: connection,
+        webhook_id: webhook.into(),
+        topic: "orders/create".into(),
+        shop_domain: "s.myshopify.com".into(),
+        api_version: "2026-07".into(),
+        event_id: None,
+        triggered_at: None,
+        payload: b"{}".to_vec(),
+        status: InboxStatus::Received,
+        error: None,
+    };
+    match store.insert_inbox(tenant, &new).await.unwrap() {
+        InboxInsert::Stored(id) | InboxInsert::Duplicate(id) => id,
+    }
+}
+
+fn outcome(status: RunStatus) -> RunOutcome {
+    RunOutcome {
+        status,
+        next_attempt_at: None,
+        error: None,
+        error_class: None,
+        d365_ref: None,
+        output_snapshot: None,
+        mapping_version: None,
+    }
+}
+
+#[tokio::test]
+async fn runs_are_created_once_claimed_atomically_retried_and_listed() {
+    for db in testing::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let (tenant, pair, connection) = fixture(store, "a").await;
+        let (other_tenant, _, _) = fixture(store, "b").await;
+        let inbox = event(store, tenant, connection, "w1").await;
+        let new = NewRun {
+            pair_id: pair,
+            inbox_id: inbox,
+            flow: "orders".into(),
+            shopify_ref: Some("#1001".into()),
+            input_snapshot: Some(serde_json::json!({"name": "#1001"})),
+        };
+        let (run, created) = store.create_run(tenant, &new).await.unwrap();
+        assert!(created && run.status == RunStatus::Queued, "{backend:?}");
+        let (again, created) = store.create_run(tenant, &new).await.unwrap();
+        assert!(
+            !created && again.id == run.id,
+            "{backend:?}: one run per (pair, event, flow)"
+        );
+
+        let lease = Duration::seconds(30);
+        let claimed = store
+            .claim_run(tenant, run.id, lease)
+            .await
+            .unwrap()
+            .expect("due");
+        assert_eq!((claimed.status, claimed.attempts), (RunStatus::Running, 1));
+        assert!(
+            store
+                .claim_run(tenant, run.id, lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend:?}: a held run cannot be claimed twice"
+        );
+        assert!(
+            store
+                .claim_run(other_tenant, run.id, lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "another tenant cannot claim it"
+        );
+
+        let retry = RunOutcome {
+            next_attempt_at: Some(Utc::now() - Duration::seconds(1)),
+            error: Some("D365 answered 503".into()),
+            error_class: Some("transient".into()),
+            ..outcome(RunStatus::Retrying)
+        };
+        store.finish_run(tenant, run.id, &retry).await.unwrap();
+        assert!(
+            store
+                .due_runs(100)
+                .await
+                .unwrap()
+                .contains(&(tenant, run.id)),
+            "{backend:?}: a due retry is swept"
+        );
+        store
+            .claim_run(tenant, run.id, lease)
+            .await
+            .unwrap()
+            .expect("due again");
+        let done = RunOutcome {
+            d365_ref: Some("SO-000042".into()),
+            mapping_version: Some("default-1".into()),
+            ..outcome(RunStatus::Succeeded)
+        };
+        let finished = store.finish_run(tenant, run.id, &done).await.unwrap();
+        assert_eq!(
+            (
+                finished.status,
+                finished.attempts,
+                finished.d365_ref.as_deref()
+            ),
+            (RunStatus::Succeeded, 2, Some("SO-000042"))
+        );
+        let attempts = store.run_attempts(tenant, run.id).await.unwrap();
+        let outcomes: Vec<_> = attempts
+            .iter()
+            .map(|a| a.outcome.clone().unwrap())
+            .collect();
+        assert_eq!(outcomes, ["retrying", "succeeded"], "{backend:?}");
+        assert_eq!(attempts[0].error_class.as_deref(), Some("transient"));
+        assert!(
+            !store
+                .due_runs(100)
+                .await
+                .unwrap()
+                .contains(&(tenant, run.id))
+        );
+
+        // An expired lease (a crashed worker) makes a running run claimable again.
+        let second = store
+            .create_run(
+                tenant,
+                &NewRun {
+                    inbox_id: event(store, tenant, connection, "w2").await,
+                    ..new.clone()
+                },
+            )
+            .await
+            .unwrap()
+            .0;
+        store
+            .claim_run(tenant, second.id, Duration::milliseconds(-1))
+            .await
+            .unwrap()
+            .expect("first claim");
+        let reclaimed = store
+            .claim_run(tenant, second.id, lease)
+            .await
+            .unwrap()
+            .expect("lease expired");
+        assert_eq!(reclaimed.attempts, 2);
+        store
+            .finish_run(
+                tenant,
+                second.id,
+                &RunOutcome {
+                    error: Some("unknown SKU ABC".into()),
+                    error_class: Some("permanent".into()),
+                    ..outcome(RunStatus::Dead)
+                },
+            )
+            .await
+            .unwrap();
+        let third = store
+            .create_run(
+                tenant,
+                &NewRun {
+                    inbox_id: event(store, tenant, connection, "w3").await,
+                    ..new.clone()
+                },
+            )
+            .await
+            .unwrap()
+            .0;
+
+        let dead = store
+            .list_runs(
+                tenant,
+                &RunFilter {
+                    status: Some(RunStatus::Dead),
+                    ..RunFilter::default()
+                },
+                None,
+                50,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            dead.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [second.id],
+            "{backend:?}"
+        );
+        let by_ref = store
+            .list_runs(
+                tenant,
+                &RunFilter {
+                    d365_ref: Some("SO-000042".into()),
+                    ..RunFilter::default()
+                },
+                None,
+                50,
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_ref.runs.len(), 1);
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_runs(
+                    tenant,
+                    &RunFilter {
+                        pair_id: Some(pair),
+                        ..RunFilter::default()
+                    },
+                    cursor.as_deref(),
+                    1,
+                )
+                .await
+                .unwrap();
+            seen.extend(page.runs.iter().map(|r| r.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [third.id, second.id, run.id],
+            "{backend:?}: cursor pages, newest first, each once"
+        );
+        assert!(
+            store
+                .list_runs(other_tenant, &RunFilter::default(), None, 50)
+                .await
+                .unwrap()
+                .runs
+                .is_empty()
+        );
+
+        let replayed = store.requeue_run(tenant, second.id).await.unwrap();
+        assert_eq!(replayed.status, RunStatus::Queued);
+        assert!(
+            store.requeue_run(tenant, third.id).await.is_err(),
+            "a queued run is not replayed"
+        );
+
+        assert_eq!(
+            store
+                .put_link(tenant, pair, "order", "820982911946154508", "SO-000042")
+                .await
+                .unwrap(),
+            "SO-000042"
+        );
+        assert_eq!(
+            store
+                .put_link(tenant, pair, "order", "820982911946154508", "SO-000043")
+                .await
+                .unwrap(),
+            "SO-000042",
+            "{backend:?}: the first link wins"
+        );
+        assert_eq!(store.link(tenant, pair, "order", "1").await.unwrap(), None);
+    }
+}

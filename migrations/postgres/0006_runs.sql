@@ -1,0 +1,48 @@
+-- One run per (pair, event, flow): the history of processing one event through one flow.
+CREATE TABLE runs (
+    id               UUID PRIMARY KEY,
+    tenant_id        UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    pair_id          UUID NOT NULL REFERENCES pairs (id) ON DELETE CASCADE,
+    inbox_id         UUID NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+    flow             TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'retrying', 'dead')),
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    mapping_version  TEXT,
+    shopify_ref      TEXT,
+    d365_ref         TEXT,
+    error            TEXT,
+    error_class      TEXT,
+    input_snapshot   JSONB,
+    output_snapshot  JSONB,
+    next_attempt_at  TIMESTAMPTZ,
+    lease_until      TIMESTAMPTZ,
+    created_at       TIMESTAMPTZ NOT NULL,
+    updated_at       TIMESTAMPTZ NOT NULL,
+    CONSTRAINT uq_runs_pair_id_inbox_id_flow UNIQUE (pair_id, inbox_id, flow)
+);
+CREATE INDEX ix_runs_tenant_created ON runs (tenant_id, created_at, id);
+CREATE INDEX ix_runs_due ON runs (status, next_attempt_at);
+
+CREATE TABLE run_attempts (
+    run_id       UUID NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    tenant_id    UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    number       BIGINT NOT NULL,
+    started_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ,
+    outcome      TEXT,
+    error        TEXT,
+    error_class  TEXT,
+    PRIMARY KEY (run_id, number)
+);
+
+-- Shopify id ↔ D365 key, per pair: what makes re-processing create nothing twice.
+CREATE TABLE links (
+    tenant_id   UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    pair_id     UUID NOT NULL REFERENCES pairs (id) ON DELETE CASCADE,
+    entity      TEXT NOT NULL,
+    shopify_id  TEXT NOT NULL,
+    d365_key    TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (pair_id, entity, shopify_id)
+);
+CREATE INDEX ix_links_d365 ON links (pair_id, entity, d365_key);
