@@ -1,6 +1,7 @@
 //! The `syncline` binary: parses the command line and calls into the library crates.
 
 mod config;
+mod demo;
 mod keys;
 mod serve;
 mod telemetry;
@@ -32,6 +33,13 @@ enum Command {
     /// Administration tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Try it: the embedded default with the emulators and a demo tenant whose sandbox pair
+    /// receives a stream of generated orders. Prints the console URL and the demo login.
+    Demo {
+        /// Generated Shopify orders per second.
+        #[arg(long, default_value_t = 1.0)]
+        orders_per_second: f64,
+    },
     /// Run the Shopify and D365 emulators standalone; prints how to reach them as one JSON line.
     Sim {
         /// Address of the Shopify Admin API emulator.
@@ -146,6 +154,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve { role } => {
             telemetry::init(&config)?;
             serve::serve(config, role).await
+        }
+        Command::Demo { orders_per_second } => {
+            telemetry::init(&config)?;
+            demo::demo(config, orders_per_second).await
         }
         Command::Sim {
             shopify_listen,

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
 use syncline_runner::{
-    Dispatcher, HandlerError, InProcessDispatcher, Job, JobHandler, RedisDispatcher,
-    RedisDispatcherOptions, WorkerPool, WorkerPoolOptions,
+    Dispatcher, FlowOptions, InProcessDispatcher, InProcessRateLimiter, RateLimiter,
+    RedisDispatcher, RedisDispatcherOptions, RedisRateLimiter, RuntimeOptions, WorkerPoolOptions,
+    spawn_runtime,
 };
 use syncline_store::{SqliteSettings, Store, StoreOptions};
 use syncline_web::auth::throttle::{LoginThrottle, RedisCounter, ThrottlePolicy};
@@ -138,7 +137,40 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     build_state(config, store, dispatcher, None)
 }
 
-fn open_dispatcher(config: &Config) -> anyhow::Result<Arc<dyn Dispatcher>> {
+/// The rate limiter shared by this process's workers (and, with Redis, by every process).
+pub fn open_limiter(config: &Config, flows: &FlowOptions) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisRateLimiter::new(
+            url.expose_secret(),
+            "syncline:limits",
+            flows.d365_limit,
+        )?),
+        None => Arc::new(InProcessRateLimiter::new(flows.d365_limit)?),
+    })
+}
+
+/// Starts the workers and the sweeper of this process.
+pub fn start_workers(
+    config: &Config,
+    store: Store,
+    dispatcher: Arc<dyn Dispatcher>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let options = RuntimeOptions {
+        workers: WorkerPoolOptions {
+            concurrency: config.workers,
+            ..WorkerPoolOptions::default()
+        },
+        ..RuntimeOptions::default()
+    };
+    let limiter = open_limiter(config, &options.flows)?;
+    Ok(spawn_runtime(
+        store, dispatcher, limiter, options, shutdown,
+    )?)
+}
+
+/// Redis Streams with `REDIS_URL`, else the in-process dispatcher.
+pub fn open_dispatcher(config: &Config) -> anyhow::Result<Arc<dyn Dispatcher>> {
     match &config.redis_url {
         Some(url) => Ok(Arc::new(RedisDispatcher::new(
             RedisDispatcherOptions::new(url.expose_secret()),
@@ -154,8 +186,27 @@ fn open_dispatcher(config: &Config) -> anyhow::Result<Arc<dyn Dispatcher>> {
     }
 }
 
+/// Called once the server listens (before it answers), with its state and the sandbox
+/// emulators when they run; `syncline demo` sets up its tenant there.
+pub type ReadyHook = Box<
+    dyn FnOnce(
+            AppState,
+            Option<Arc<syncline_web::sandbox::BuiltInSandbox>>,
+        ) -> futures::future::BoxFuture<'static, anyhow::Result<()>>
+        + Send,
+>;
+
 /// Runs until SIGTERM or Ctrl-C, then stops accepting, finishes in-flight work and returns.
 pub async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
+    serve_with(config, role, None).await
+}
+
+/// [`serve`] with a hook run when the server is ready.
+pub async fn serve_with(
+    config: Config,
+    role: Role,
+    on_ready: Option<ReadyHook>,
+) -> anyhow::Result<()> {
     tracing::info!(config = %config.redacted(), role = ?role, version = env!("CARGO_PKG_VERSION"), "starting syncline");
     let store = open_store(&config).await?;
     let dispatcher = open_dispatcher(&config)?;
@@ -169,22 +220,18 @@ pub async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     tokio::spawn(signal_shutdown(shutdown.clone()));
 
     let workers = if role != Role::Web {
-        let options = WorkerPoolOptions {
-            concurrency: config.workers,
-            ..WorkerPoolOptions::default()
-        };
-        Some(tokio::spawn(WorkerPool::run(
+        Some(start_workers(
+            &config,
+            store.clone(),
             Arc::clone(&dispatcher),
-            Arc::new(Handlers),
-            options,
             shutdown.clone(),
-        )))
+        )?)
     } else {
         None
     };
 
     let web_result = if role != Role::Worker {
-        let sandbox: Option<Arc<dyn syncline_web::sandbox::Sandbox>> = if config.sandbox {
+        let sandbox = if config.sandbox {
             Some(Arc::new(
                 syncline_web::sandbox::BuiltInSandbox::start().await?,
             ))
@@ -192,11 +239,27 @@ pub async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
             None
         };
         crate::keys::spawn_reload(&config, store.clone());
-        let state = build_state(&config, store.clone(), Arc::clone(&dispatcher), sandbox)?;
-        let app = Application::build(config.listen, state)
+        let state = build_state(
+            &config,
+            store.clone(),
+            Arc::clone(&dispatcher),
+            sandbox
+                .clone()
+                .map(|s| s as Arc<dyn syncline_web::sandbox::Sandbox>),
+        )?;
+        let app = Application::build(config.listen, state.clone())
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(address = %config.listen, public_url = %config.public_url, "console at {}console", config.public_url);
+        if let Some(hook) = on_ready
+            && let Err(error) = hook(state, sandbox).await
+        {
+            shutdown.cancel();
+            if let Some(workers) = workers {
+                let _ = workers.await;
+            }
+            return Err(error);
+        }
         let stop = shutdown.clone();
         app.run_until_stopped(async move { stop.cancelled().await })
             .await
@@ -250,20 +313,4 @@ async fn signal_shutdown(shutdown: CancellationToken) {
         () = terminate => tracing::info!("SIGTERM received; shutting down"),
     }
     shutdown.cancel();
-}
-
-/// Routes jobs to their handlers by kind. Kinds arrive with the flows; until then any job is
-/// an error that is logged and acknowledged, so it cannot loop forever.
-struct Handlers;
-
-impl JobHandler for Handlers {
-    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), HandlerError>> {
-        async move {
-            Err(HandlerError::Permanent(format!(
-                "no handler for job kind {:?}",
-                job.kind
-            )))
-        }
-        .boxed()
-    }
 }

@@ -61,4 +61,9 @@ pub trait Dispatcher: Send + Sync + 'static {
     fn health(&self) -> BoxFuture<'_, Result<(), DispatchError>>;
     /// A short name for logs and readiness output: `in-process` or `redis`.
     fn name(&self) -> &'static str;
+    /// Changes whenever the backend was found to have lost its queued entries (a Redis
+    /// restart without persistence), so the sweeper hands out every due run again.
+    fn generation(&self) -> u64 {
+        0
+    }
 }

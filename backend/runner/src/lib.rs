@@ -5,16 +5,26 @@
 
 mod dispatch;
 mod fairness;
+mod flows;
 mod limiter;
 mod memory;
 mod redis_streams;
 mod retry;
+mod routing;
+mod runtime;
+mod sweeper;
 mod workers;
 
 pub use dispatch::{Delivery, DispatchError, Dispatcher, Job};
 pub use fairness::FairQueue;
+pub use flows::{
+    D365Clients, FlowEngine, FlowError, FlowOptions, FlowSuccess, d365_config, secret_name,
+};
 pub use limiter::{InProcessRateLimiter, LimiterError, RateLimit, RateLimiter, RedisRateLimiter};
 pub use memory::InProcessDispatcher;
 pub use redis_streams::{RedisDispatcher, RedisDispatcherOptions};
 pub use retry::{Decision, Failure, RetryPolicy};
+pub use routing::{flow_for_topic, route_event, run_job};
+pub use runtime::{RuntimeOptions, spawn_runtime};
+pub use sweeper::{SweeperOptions, run_sweeper, sweep};
 pub use workers::{HandlerError, JobHandler, WorkerPool, WorkerPoolOptions};

@@ -1,26 +1,49 @@
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Notify;
 
+use crate::fairness::FairQueue;
 use crate::{Delivery, DispatchError, Dispatcher, Job};
 
-/// The embedded default's dispatcher: a channel inside the process. Nothing survives a restart
-/// here by design; the database sweeper re-dispatches unfinished rows on start.
+/// The embedded default's dispatcher: per-tenant queues inside the process, served
+/// round-robin so one tenant's backlog never starves another tenant's events. Nothing
+/// survives a restart by design; the database sweeper re-dispatches unfinished rows on start.
 pub struct InProcessDispatcher {
-    sender: mpsc::UnboundedSender<Job>,
-    receiver: Mutex<mpsc::UnboundedReceiver<Job>>,
+    queue: Mutex<FairQueue<Job>>,
+    ready: Notify,
 }
 
 impl InProcessDispatcher {
     /// A new, empty dispatcher.
     pub fn new() -> Self {
-        let (sender, receiver) = mpsc::unbounded_channel();
         InProcessDispatcher {
-            sender,
-            receiver: Mutex::new(receiver),
+            queue: Mutex::new(FairQueue::new()),
+            ready: Notify::new(),
         }
+    }
+
+    fn pop(&self) -> Option<Job> {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queue.pop().map(|(_, job)| job)
+    }
+
+    /// Jobs waiting.
+    pub fn len(&self) -> usize {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -32,8 +55,15 @@ impl Default for InProcessDispatcher {
 
 impl Dispatcher for InProcessDispatcher {
     fn enqueue(&self, job: Job) -> BoxFuture<'_, Result<(), DispatchError>> {
-        let result = self.sender.send(job).map_err(|_| DispatchError::Closed);
-        async move { result }.boxed()
+        {
+            let mut queue = self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.push(job.tenant.clone().unwrap_or_default(), job);
+        }
+        self.ready.notify_one();
+        async { Ok(()) }.boxed()
     }
 
     fn receive(
@@ -41,15 +71,20 @@ impl Dispatcher for InProcessDispatcher {
         max_wait: Duration,
     ) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>> {
         async move {
-            let mut receiver = self.receiver.lock().await;
-            match tokio::time::timeout(max_wait, receiver.recv()).await {
-                Err(_elapsed) => Ok(None),
-                Ok(None) => Err(DispatchError::Closed),
-                Ok(Some(job)) => Ok(Some(Delivery {
-                    job,
-                    receipt: String::new(),
-                    delivery_count: 1,
-                })),
+            let deadline = tokio::time::Instant::now() + max_wait;
+            loop {
+                // Register interest before looking, so an enqueue in between is not missed.
+                let notified = self.ready.notified();
+                if let Some(job) = self.pop() {
+                    return Ok(Some(Delivery {
+                        job,
+                        receipt: String::new(),
+                        delivery_count: 1,
+                    }));
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return Ok(None);
+                }
             }
         }
         .boxed()

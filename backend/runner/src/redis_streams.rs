@@ -65,6 +65,7 @@ pub struct RedisDispatcher {
     options: RedisDispatcherOptions,
     commands: Mutex<Option<ConnectionManager>>,
     reads: Mutex<ReadState>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 struct ReadState {
@@ -98,6 +99,7 @@ impl RedisDispatcher {
                 claimed: VecDeque::new(),
                 last_claim: None,
             }),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -284,6 +286,8 @@ impl Dispatcher for RedisDispatcher {
                     // The stream was deleted (purge, FLUSHALL, or a Redis restart without
                     // persistence): recreate the group on the next call.
                     state.group_ready = false;
+                    self.generation
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     return Ok(None);
                 }
                 Err(error) => return Err(redis_error(error)),
@@ -339,5 +343,9 @@ impl Dispatcher for RedisDispatcher {
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

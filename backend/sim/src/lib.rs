@@ -54,6 +54,7 @@ pub async fn start(options: SimOptions) -> Result<Emulators, SimError> {
         listen: options.d365_listen,
         seed: options.seed,
         tls: options.d365_tls_cert.clone(),
+        data: aligned_d365_seed(),
         ..Default::default()
     })
     .await
@@ -65,6 +66,33 @@ pub async fn start(options: SimOptions) -> Result<Emulators, SimError> {
         }
     };
     Ok(Emulators { shopify, d365 })
+}
+
+/// How many seeded Shopify products have released products of the same SKU in D365.
+pub const ALIGNED_PRODUCTS: u32 = 100;
+
+/// D365 master data whose released products carry the SKUs the Shopify emulator gives its
+/// variants (`SKU-{product:05}-{variant}`, up to three variants per product), so orders placed
+/// in an emulated shop are valid sales orders in the emulated F&O, as in a real installation
+/// where the shop's SKUs are the item numbers. The emulator's own `A0001…` items stay too.
+fn aligned_d365_seed() -> d365::SeedSpec {
+    let defaults = d365::SeedSpec::default();
+    let generic = (1..=defaults.product_count).map(|n| d365::ProductSeed {
+        item_number: format!("{}{n:04}", defaults.item_prefix),
+        name: format!("Item {}{n:04}", defaults.item_prefix),
+        price: "25.00".into(),
+    });
+    let shop_skus = (1..=ALIGNED_PRODUCTS).flat_map(|n| {
+        (1..=3).map(move |v| d365::ProductSeed {
+            item_number: format!("SKU-{n:05}-{v}"),
+            name: format!("Shopify product {n} variant {v}"),
+            price: "19.99".into(),
+        })
+    });
+    d365::SeedSpec {
+        products: generic.chain(shop_skus).collect(),
+        ..defaults
+    }
 }
 
 impl Emulators {

@@ -253,4 +253,44 @@ impl Store {
         }
         Ok(changed)
     }
+
+    /// Events stored but not yet routed to runs (the intake crashed between storing and
+    /// routing, or a held event was released), received before `before`, oldest first.
+    pub async fn unrouted_inbox(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, InboxId)>, StoreError> {
+        let sql = "SELECT tenant_id, id FROM inbox WHERE status = 'received' AND updated_at < $1 ORDER BY received_at LIMIT $2";
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(before).bind(i64::from(limit)).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Sets an event's status and error.
+    pub async fn set_inbox_status(
+        &self,
+        tenant: TenantId,
+        id: InboxId,
+        status: InboxStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE inbox SET status = $3, error = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(tenant).bind(id).bind(status.as_str()).bind(error).bind(Utc::now()).execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Releases a connection's held events for routing (its pair became active again);
+    /// returns how many.
+    pub async fn release_held_inbox(
+        &self,
+        tenant: TenantId,
+        connection: ConnectionId,
+    ) -> Result<Vec<InboxId>, StoreError> {
+        let sql = "UPDATE inbox SET status = 'received', error = NULL, updated_at = $3 \
+                   WHERE tenant_id = $1 AND connection_id = $2 AND status = 'held' RETURNING id";
+        let ids = on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).bind(connection).bind(Utc::now()).fetch_all(pool).await)?;
+        Ok(ids)
+    }
 }

@@ -32,6 +32,6 @@ pub use ids::{
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
-pub use runs::{NewRun, Run, RunAttempt, RunFilter, RunOutcome, RunPage, RunStatus};
+pub use runs::{LinkClaim, NewRun, Run, RunAttempt, RunFilter, RunOutcome, RunPage, RunStatus};
 pub use secrets::{RotationFailure, RotationReport, SecretId, SecretMeta};
 pub use tenants::{NewTenant, Tenant, TenantStatus};

@@ -248,8 +248,8 @@ impl Store {
     ) -> Result<(Run, bool), StoreError> {
         let now = Utc::now();
         let sql = format!(
-            "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, input_snapshot, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8) ON CONFLICT (pair_id, inbox_id, flow) DO NOTHING RETURNING {RUN_COLUMNS}"
+            "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, input_snapshot, created_at, updated_at, dispatched_at) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $8) ON CONFLICT (pair_id, inbox_id, flow) DO NOTHING RETURNING {RUN_COLUMNS}"
         );
         let row: Option<RunRow> = on_pool!(self, pool => {
             sqlx::query_as(&sql)
@@ -286,7 +286,7 @@ impl Store {
     ) -> Result<Option<Run>, StoreError> {
         let now = Utc::now();
         let sql = format!(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, lease_until = $3, updated_at = $4 \
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, lease_until = $3, updated_at = $4, dispatched_at = NULL \
              WHERE tenant_id = $1 AND id = $2 AND ( status = 'queued' \
                OR (status = 'retrying' AND (next_attempt_at IS NULL OR next_attempt_at <= $4)) \
                OR (status = 'running' AND lease_until < $4) ) \
@@ -316,7 +316,7 @@ impl Store {
         let sql = format!(
             "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
              d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
-             mapping_version = COALESCE($9, mapping_version), lease_until = NULL, updated_at = $10 \
+             mapping_version = COALESCE($9, mapping_version), lease_until = NULL, updated_at = $10, dispatched_at = NULL \
              WHERE tenant_id = $1 AND id = $2 RETURNING {RUN_COLUMNS}"
         );
         let row: Option<RunRow> = on_pool!(self, pool => {
@@ -356,7 +356,7 @@ impl Store {
     /// Puts a finished run back in the queue (replay).
     pub async fn requeue_run(&self, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
         let sql = format!(
-            "UPDATE runs SET status = 'queued', next_attempt_at = NULL, lease_until = NULL, updated_at = $3 \
+            "UPDATE runs SET status = 'queued', next_attempt_at = NULL, lease_until = NULL, updated_at = $3, dispatched_at = $3 \
              WHERE tenant_id = $1 AND id = $2 AND status IN ('failed', 'dead', 'succeeded') RETURNING {RUN_COLUMNS}"
         );
         let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).bind(Utc::now()).fetch_optional(pool).await)?;
@@ -444,13 +444,82 @@ impl Store {
     }
 
     /// Runs whose time has come, across tenants, oldest first: for the sweeper, which hands
-    /// them to the dispatcher again (lost queue entries, crashed workers, due retries).
-    pub async fn due_runs(&self, limit: u32) -> Result<Vec<(TenantId, RunId)>, StoreError> {
-        let sql = "SELECT tenant_id, id FROM runs WHERE status = 'queued' \
-                   OR (status = 'retrying' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
-                   OR (status = 'running' AND lease_until < $1) ORDER BY updated_at LIMIT $2";
-        let rows: Vec<(TenantId, RunId)> = on_pool!(self, pool => sqlx::query_as(sql).bind(Utc::now()).bind(i64::from(limit)).fetch_all(pool).await)?;
+    /// them to the dispatcher again (lost queue entries, crashed workers, due retries). Each
+    /// returned run is marked as handed off now; one handed off less than `stale` ago is skipped
+    /// unless `force` (after a restart or a lost queue, when nothing in the queue can be trusted).
+    pub async fn due_runs(
+        &self,
+        limit: u32,
+        stale: Duration,
+        force: bool,
+    ) -> Result<Vec<(TenantId, RunId)>, StoreError> {
+        let now = Utc::now();
+        let sql = "UPDATE runs SET dispatched_at = $1 WHERE id IN ( \
+                     SELECT id FROM runs WHERE (status = 'queued' \
+                       OR (status = 'retrying' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
+                       OR (status = 'running' AND lease_until < $1)) \
+                     AND ($3 OR dispatched_at IS NULL OR dispatched_at < $2) \
+                     ORDER BY updated_at LIMIT $4) \
+                   RETURNING tenant_id, id";
+        let rows: Vec<(TenantId, RunId)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(now).bind(now - stale).bind(force).bind(i64::from(limit)).fetch_all(pool).await
+        })?;
         Ok(rows)
+    }
+
+    /// Puts every replayable run matching `filter` back in the queue (bulk replay); returns
+    /// the runs, which the caller hands to the dispatcher.
+    pub async fn requeue_runs(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+        limit: u32,
+    ) -> Result<Vec<Run>, StoreError> {
+        let now = Utc::now();
+        let sql = format!(
+            "UPDATE runs SET status = 'queued', next_attempt_at = NULL, lease_until = NULL, updated_at = $9, dispatched_at = $9 \
+             WHERE id IN (SELECT id FROM runs WHERE tenant_id = $1 AND status IN ('failed', 'dead', 'succeeded') \
+             AND ($2 IS NULL OR pair_id = $2) AND ($3 IS NULL OR flow = $3) AND ($4 IS NULL OR status = $4) \
+             AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+             AND ($7 IS NULL OR shopify_ref = $7) AND ($8 IS NULL OR d365_ref = $8) ORDER BY created_at LIMIT $10) \
+             AND tenant_id = $1 RETURNING {RUN_COLUMNS}"
+        );
+        let rows: Vec<RunRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(filter.pair_id)
+                .bind(&filter.flow)
+                .bind(filter.status.map(RunStatus::as_str))
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(&filter.shopify_ref)
+                .bind(&filter.d365_ref)
+                .bind(now)
+                .bind(i64::from(limit.clamp(1, 10_000)))
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// How many of the tenant's runs are in each status (for dashboards and tests).
+    pub async fn run_counts(
+        &self,
+        tenant: TenantId,
+        pair: Option<PairId>,
+    ) -> Result<Vec<(RunStatus, i64)>, StoreError> {
+        let sql = "SELECT status, COUNT(*) FROM runs WHERE tenant_id = $1 AND ($2 IS NULL OR pair_id = $2) GROUP BY status";
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(pair).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(status, count)| {
+                RunStatus::parse(&status)
+                    .map(|s| (s, count))
+                    .ok_or(StoreError::Corrupt {
+                        what: "runs.status",
+                        detail: status,
+                    })
+            })
+            .collect()
     }
 
     /// Records that a Shopify object became a D365 record; the first link wins and is returned.
@@ -472,7 +541,7 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// The D365 key a Shopify object was linked to.
+    /// The D365 key a Shopify object was linked to (a link still being created counts as none).
     pub async fn link(
         &self,
         tenant: TenantId,
@@ -480,10 +549,124 @@ impl Store {
         entity: &str,
         shopify_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let sql = "SELECT d365_key FROM links WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4";
-        let key: Option<String> = on_pool!(self, pool => {
-            sqlx::query_scalar(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).fetch_optional(pool).await
-        })?;
-        Ok(key)
+        Ok(self
+            .raw_link(tenant, pair, entity, shopify_id)
+            .await?
+            .map(|(key, _)| key)
+            .filter(|key| !key.starts_with(PENDING)))
     }
+
+    async fn raw_link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let sql = "SELECT d365_key, created_at FROM links WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4";
+        let row: Option<(String, DateTime<Utc>)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).fetch_optional(pool).await
+        })?;
+        Ok(row)
+    }
+
+    /// Reserves the right to create the D365 record for a Shopify object, so that concurrent
+    /// runs in any process never create it twice. `owner` names the claimant (a run id); a
+    /// claim older than `stale` is taken over (its owner crashed).
+    pub async fn claim_link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+        owner: &str,
+        stale: Duration,
+    ) -> Result<LinkClaim, StoreError> {
+        let mine = format!("{PENDING}{owner}");
+        let now = Utc::now();
+        let insert = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                      ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
+        on_pool!(self, pool => {
+            sqlx::query(insert).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now).execute(pool).await.map(|_| ())
+        })?;
+        let Some((key, claimed_at)) = self.raw_link(tenant, pair, entity, shopify_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        if key == mine {
+            return Ok(LinkClaim::Claimed);
+        }
+        if !key.starts_with(PENDING) {
+            return Ok(LinkClaim::Linked(key));
+        }
+        if claimed_at >= now - stale {
+            return Ok(LinkClaim::Busy);
+        }
+        let take_over = "UPDATE links SET d365_key = $5, created_at = $6 \
+                         WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4 AND d365_key = $7";
+        let taken = on_pool!(self, pool => {
+            sqlx::query(take_over).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now).bind(&key)
+                .execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(if taken == 1 {
+            LinkClaim::Claimed
+        } else {
+            LinkClaim::Busy
+        })
+    }
+
+    /// Completes a claim with the D365 key that was found or created.
+    pub async fn complete_link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+        owner: &str,
+        d365_key: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE links SET d365_key = $5, created_at = $6 \
+                   WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4 AND d365_key = $7";
+        let changed = on_pool!(self, pool => {
+            sqlx::query(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(d365_key).bind(Utc::now())
+                .bind(format!("{PENDING}{owner}")).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                constraint: "links_claim_lost".into(),
+            })
+        }
+    }
+
+    /// Gives up a claim (creating failed), so another run may try at once.
+    pub async fn release_link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "DELETE FROM links WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4 AND d365_key = $5";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(format!("{PENDING}{owner}"))
+                .execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+}
+
+/// Marks a link row as a claim in progress rather than a D365 key.
+const PENDING: &str = "pending:";
+
+/// The answer to [`Store::claim_link`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkClaim {
+    /// The object is already linked to this D365 key: nothing to create.
+    Linked(String),
+    /// The caller holds the claim: look up or create, then complete or release it.
+    Claimed,
+    /// Another run is creating it right now: try again shortly.
+    Busy,
 }

@@ -41,10 +41,7 @@ pub fn secret_fields(kind: ConnectionKind) -> &'static [&'static str] {
     }
 }
 
-/// Where a connection's secret is stored.
-pub fn secret_name(connection: ConnectionId, field: &str) -> String {
-    format!("connection:{connection}:{field}")
-}
+pub use syncline_runner::secret_name;
 
 /// A connection as clients see it: settings, and for each secret only whether it is set.
 #[derive(Debug, Serialize, ToSchema)]
@@ -639,12 +636,25 @@ pub async fn activate(state: &AppState, actor: &Actor, id: PairId) -> Result<Pai
         .store
         .set_pair_status(tenant, id, PairStatus::Active, None)
         .await?;
+    // Events held while no pair was active are processed now, oldest first.
+    let released = state
+        .store
+        .release_held_inbox(tenant, pair.shopify_connection_id)
+        .await?;
+    for inbox_id in &released {
+        if let Err(error) =
+            syncline_runner::route_event(&state.store, state.dispatcher.as_ref(), tenant, *inbox_id)
+                .await
+        {
+            tracing::warn!(%error, %inbox_id, "routing a released event failed; the sweeper retries");
+        }
+    }
     audit(
         &state.store,
         Some(tenant),
         &actor.label(),
         "pair.activate",
-        json!({ "pair_id": id }),
+        json!({ "pair_id": id, "released_events": released.len() }),
     )
     .await;
     Ok(pair)

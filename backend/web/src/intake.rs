@@ -192,6 +192,18 @@ async fn receive(
         }
         Ok(InboxInsert::Stored(id)) => {
             tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, status = status.as_str(), "webhook stored");
+            if status == InboxStatus::Received
+                && let Err(error) = syncline_runner::route_event(
+                    &state.store,
+                    state.dispatcher.as_ref(),
+                    tenant,
+                    id,
+                )
+                .await
+            {
+                // Stored is what counts: the sweeper routes the event shortly.
+                tracing::warn!(%error, inbox_id = %id, "routing a stored webhook failed");
+            }
             (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
         }
         Ok(InboxInsert::Duplicate(id)) => {

@@ -1,19 +1,10 @@
 //! The D365 side of "Test connection".
 
-use syncline_d365::{D365Config, ODataClient};
+use syncline_d365::ODataClient;
 use syncline_store::Connection;
 
 use crate::connections::secret_name;
 use crate::{AppError, AppState};
-
-fn setting(connection: &Connection, key: &str) -> String {
-    connection
-        .settings
-        .get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_owned()
-}
 
 /// An OData client for a connection (decrypts the client secret, with an audit row).
 pub async fn client(
@@ -37,17 +28,7 @@ pub async fn client(
             }
             other => other.into(),
         })?;
-    let mut config = D365Config::new(
-        setting(connection, "environment_url"),
-        setting(connection, "entra_tenant_id"),
-        setting(connection, "client_id"),
-        secret,
-        setting(connection, "data_area_id"),
-    );
-    let token_url = setting(connection, "token_url");
-    if !token_url.is_empty() {
-        config.token_url = Some(token_url);
-    }
+    let config = syncline_runner::d365_config(connection, secret);
     ODataClient::new(&config).map_err(|e| AppError::Conflict(e.to_string()))
 }
 

@@ -370,6 +370,20 @@ async fn each_role_gets_exactly_what_the_role_table_allows() {
                     expect(role == Role::Owner, StatusCode::CREATED),
                 ),
                 (
+                    "list runs",
+                    reqwest::Method::GET,
+                    app.url("/api/v1/runs"),
+                    None,
+                    StatusCode::OK,
+                ),
+                (
+                    "replay runs",
+                    reqwest::Method::POST,
+                    app.url("/api/v1/runs/replay"),
+                    Some(json!({"status": "dead"})),
+                    expect(role >= Role::Operator, StatusCode::OK),
+                ),
+                (
                     "platform tenants",
                     reqwest::Method::GET,
                     app.url("/api/v1/admin/tenants"),
@@ -476,12 +490,75 @@ async fn fixtures_for(app: &TestApp, b: &Team, b_key_id: &str) -> BTreeMap<&'sta
         )
         .await
         .unwrap();
+    let run = dead_run(app, b.tenant, pair.id, shop.id).await;
     BTreeMap::from([
         ("user_id", b.viewer_id.to_string()),
         ("key_id", b_key_id.to_owned()),
         ("connection_id", shop.id.to_string()),
         ("pair_id", pair.id.to_string()),
+        ("run_id", run.to_string()),
     ])
+}
+
+/// A run of the pair that gave up (a dead letter, so it could be replayed).
+async fn dead_run(
+    app: &TestApp,
+    tenant: TenantId,
+    pair: syncline_store::PairId,
+    shop: syncline_store::ConnectionId,
+) -> syncline_store::RunId {
+    use syncline_store::{InboxInsert, InboxStatus, NewInboxEvent, NewRun, RunOutcome, RunStatus};
+    let event = NewInboxEvent {
+        connection_id: shop,
+        webhook_id: "b-webhook".into(),
+        topic: "orders/create".into(),
+        shop_domain: "b-shop.myshopify.com".into(),
+        api_version: "2026-07".into(),
+        event_id: None,
+        triggered_at: None,
+        payload: b"{}".to_vec(),
+        status: InboxStatus::Received,
+        error: None,
+    };
+    let inbox = match app.store.insert_inbox(tenant, &event).await.unwrap() {
+        InboxInsert::Stored(id) | InboxInsert::Duplicate(id) => id,
+    };
+    let (run, _) = app
+        .store
+        .create_run(
+            tenant,
+            &NewRun {
+                pair_id: pair,
+                inbox_id: inbox,
+                flow: "orders".into(),
+                shopify_ref: Some("#B-1001".into()),
+                input_snapshot: None,
+            },
+        )
+        .await
+        .unwrap();
+    app.store
+        .claim_run(tenant, run.id, chrono::Duration::seconds(300))
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .finish_run(
+            tenant,
+            run.id,
+            &RunOutcome {
+                status: RunStatus::Dead,
+                next_attempt_at: None,
+                error: Some("unknown SKU".into()),
+                error_class: Some("permanent".into()),
+                d365_ref: None,
+                output_snapshot: None,
+                mapping_version: None,
+            },
+        )
+        .await
+        .unwrap();
+    run.id
 }
 
 #[tokio::test]
@@ -641,6 +718,17 @@ async fn another_tenants_objects_are_404_on_every_route_and_never_listed() {
             (syncline_store::PairStatus::Draft, "B pair")
         );
         assert_eq!(app.store.list_connections(b.tenant).await.unwrap().len(), 2);
+        let b_run = app
+            .store
+            .run(b.tenant, fixtures["run_id"].parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b_run.status,
+            syncline_store::RunStatus::Dead,
+            "{mode:?}: B's run not replayed"
+        );
         assert_eq!(
             app.store.membership(b.tenant, b.viewer_id).await.unwrap(),
             Some(Role::Viewer)
@@ -1109,6 +1197,11 @@ async fn the_openapi_document_describes_every_api_route() {
         "/api/v1/api-keys",
         "/api/v1/api-keys/{key_id}",
         "/api/v1/audit-log",
+        "/api/v1/runs",
+        "/api/v1/runs/replay",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/runs/{run_id}/replay",
+        "/api/v1/dead-letters",
         "/api/v1/admin/tenants",
     ] {
         assert!(

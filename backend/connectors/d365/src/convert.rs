@@ -114,8 +114,8 @@ pub fn customer_from_core(
         data_area_id: Some(company.to_owned()),
         customer_account: c.account.clone(),
         party_type: Some("Person".to_owned()),
-        person_first_name: c.first_name.clone(),
-        person_last_name: c.last_name.clone(),
+        person_first_name: clip(c.first_name.as_deref(), PERSON_NAME_MAX),
+        person_last_name: clip(c.last_name.as_deref(), PERSON_NAME_MAX),
         organization_name: None,
         primary_contact_email: c.email.clone(),
         primary_contact_phone: c.phone.clone(),
@@ -127,6 +127,22 @@ pub fn customer_from_core(
         address_state: a.and_then(|a| a.region_code.clone()),
         address_country_region_iso_code: a.and_then(|a| a.country_code.clone()),
     }
+}
+
+/// `PersonFirstName` / `PersonLastName` are 25 characters in F&O (EDTs `FirstName`,
+/// `LastName`; the emulator enforces the same); Shopify allows 255, so longer names are cut
+/// rather than refused.
+const PERSON_NAME_MAX: usize = 25;
+
+fn clip(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(|v| {
+        v.trim()
+            .chars()
+            .take(max)
+            .collect::<String>()
+            .trim_end()
+            .to_owned()
+    })
 }
 
 /// A customer read back from D365.

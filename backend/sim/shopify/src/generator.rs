@@ -84,6 +84,8 @@ pub struct TrafficSpec {
     pub cancel_probability: f64,
     /// Stop after this many orders (0: run until stopped).
     pub max_orders: u64,
+    /// Probability that a line is a custom item (gift wrapping) whose SKU no ERP knows.
+    pub custom_line_probability: f64,
 }
 
 impl Default for TrafficSpec {
@@ -96,6 +98,7 @@ impl Default for TrafficSpec {
             update_probability: 0.1,
             cancel_probability: 0.02,
             max_orders: 0,
+            custom_line_probability: 0.1,
         }
     }
 }
@@ -765,7 +768,10 @@ pub fn random_order(
     for _ in 0..nlines {
         let id = data.next_id();
         let qty = data.rng.random_range(1..=4i64);
-        let custom = variants.is_empty() || data.rng.random_bool(0.1);
+        let custom = variants.is_empty()
+            || data
+                .rng
+                .random_bool(spec.custom_line_probability.clamp(0.0, 1.0));
         let (title, variant_title, sku, product_id, variant_id, unit, vendor) = if custom {
             (
                 "Gift wrapping — «Luxe»".to_owned(),

@@ -620,6 +620,20 @@ impl Control {
             .collect())
     }
 
+    /// Generates `n` orders now as [`ShopifyEmulator::generate_orders`] does, with the given
+    /// traffic probabilities (guests, new customers, custom lines).
+    pub fn generate_orders_with(
+        &self,
+        shop: &str,
+        n: usize,
+        spec: &TrafficSpec,
+    ) -> Result<Vec<u64>, Error> {
+        let shop = self.inner.shop(shop)?;
+        Ok((0..n)
+            .map(|_| http::generate_order(&self.inner, &shop, spec))
+            .collect())
+    }
+
     /// Generates a refund of a random paid order now, firing `refunds/create`.
     pub fn generate_refund(&self, shop: &str) -> Result<Option<u64>, Error> {
         let shop = self.inner.shop(shop)?;

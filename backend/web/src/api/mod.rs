@@ -8,9 +8,11 @@ pub(crate) mod keys;
 mod me;
 pub(crate) mod members;
 mod pairs;
+mod runs;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -34,6 +36,7 @@ use crate::{AppError, AppState};
         (name = "audit", description = "Security-relevant actions"),
         (name = "connections", description = "Shopify stores and D365 environments"),
         (name = "pairs", description = "Integration pairs"),
+        (name = "runs", description = "Runs of the flows, replays and dead letters"),
         (name = "platform", description = "Platform administration (not tenant-scoped)"),
     )
 )]
@@ -79,6 +82,11 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(pairs::activate_pair))
         .routes(routes!(pairs::pause_pair))
         .routes(routes!(pairs::pair_webhooks))
+        .routes(routes!(runs::list_runs))
+        .routes(routes!(runs::replay_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::replay_run))
+        .routes(routes!(runs::dead_letters))
         .routes(routes!(admin::list_tenants, admin::create_tenant))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::reactivate_tenant))
@@ -114,6 +122,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// `axum::extract::Query` with our error format for malformed query strings.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            // "Failed to deserialize query string: <field>: <why>".
+            Err(rejection) => Err(AppError::BadRequest(rejection.body_text())),
         }
     }
 }

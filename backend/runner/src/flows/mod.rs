@@ -1,0 +1,416 @@
+//! The flows: what a worker does with a run. [`FlowEngine`] is the job handler; it claims the
+//! run, hands it to its flow, turns the flow's classified error into a decision (retry with
+//! backoff, dead letter, pause the pair) and records the attempt.
+
+mod clients;
+mod orders;
+pub(crate) mod redact;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use syncline_core::mapping::CompiledMapping;
+use syncline_core::templates::Flow;
+use syncline_d365::batch::{Batch, BatchResponse};
+use syncline_d365::{D365Error, ODataClient, Query};
+use syncline_store::{
+    NewAuditEntry, PairStatus, Run, RunId, RunOutcome, RunStatus, Store, StoreError, TenantId,
+    TenantStatus,
+};
+
+pub use clients::{D365Clients, d365_config, secret_name};
+
+use crate::retry::{Decision, Failure, RetryPolicy};
+use crate::workers::{HandlerError, JobHandler};
+use crate::{Dispatcher, RateLimit, RateLimiter};
+
+/// Why a flow did not finish, classified so the retry policy can decide.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// Network, timeout, 5xx: try again with backoff.
+    #[error("{0}")]
+    Transient(String),
+    /// The partner asked us to slow down.
+    #[error("{message}")]
+    Throttled {
+        /// The partner's `Retry-After`.
+        retry_after: Option<Duration>,
+        /// What happened.
+        message: String,
+    },
+    /// Another run is creating the same record right now: try again shortly.
+    #[error("{0}")]
+    Busy(String),
+    /// Validation, mapping or data error: retrying cannot help.
+    #[error("{0}")]
+    Permanent(String),
+    /// Credentials refused: the pair must be paused.
+    #[error("{0}")]
+    Auth(String),
+    /// Our own database failed.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<D365Error> for FlowError {
+    fn from(error: D365Error) -> Self {
+        match error {
+            D365Error::Throttled { retry_after } => FlowError::Throttled {
+                retry_after: Some(retry_after),
+                message: error.to_string(),
+            },
+            D365Error::Transient { .. } => FlowError::Transient(error.to_string()),
+            D365Error::Unauthorized { .. } | D365Error::Config(_) => {
+                FlowError::Auth(error.to_string())
+            }
+            D365Error::NotFound(_) | D365Error::Permanent { .. } | D365Error::Invalid(_) => {
+                FlowError::Permanent(error.to_string())
+            }
+        }
+    }
+}
+
+impl FlowError {
+    fn class(&self) -> &'static str {
+        match self {
+            FlowError::Transient(_) | FlowError::Store(_) | FlowError::Busy(_) => "transient",
+            FlowError::Throttled { .. } => "throttled",
+            FlowError::Permanent(_) => "permanent",
+            FlowError::Auth(_) => "auth",
+        }
+    }
+
+    fn failure(&self) -> Failure {
+        match self {
+            FlowError::Transient(_) | FlowError::Store(_) => Failure::Transient,
+            FlowError::Busy(_) => Failure::Throttled {
+                retry_after: Some(Duration::from_secs(2)),
+            },
+            FlowError::Throttled { retry_after, .. } => Failure::Throttled {
+                retry_after: *retry_after,
+            },
+            FlowError::Permanent(message) => Failure::Permanent(message.clone()),
+            FlowError::Auth(message) => Failure::Auth(message.clone()),
+        }
+    }
+}
+
+/// What a successful run leaves behind.
+#[derive(Debug, Clone)]
+pub struct FlowSuccess {
+    /// The D365 key created or found (sales order number).
+    pub d365_ref: Option<String>,
+    /// The records written (redacted before storing).
+    pub output: Value,
+    /// What was done, in plain words.
+    pub note: String,
+}
+
+/// Settings of the flow engine.
+#[derive(Debug, Clone)]
+pub struct FlowOptions {
+    /// How long a claimed run belongs to its worker before another may take it over.
+    pub lease: Duration,
+    /// Retries and dead letters.
+    pub retry: RetryPolicy,
+    /// Requests per second allowed to each D365 connection (shared by all workers); D365's
+    /// `Retry-After` pauses everyone on top of it.
+    pub d365_limit: RateLimit,
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        FlowOptions {
+            lease: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            d365_limit: RateLimit {
+                capacity: 1000,
+                refill_per_second: 1000.0,
+            },
+        }
+    }
+}
+
+/// Runs the flows; the handler of `run` and `route` jobs.
+pub struct FlowEngine {
+    store: Store,
+    dispatcher: Arc<dyn Dispatcher>,
+    limiter: Arc<dyn RateLimiter>,
+    options: FlowOptions,
+    d365: D365Clients,
+    orders_mapping: Arc<CompiledMapping>,
+}
+
+/// The version name runs record while the pair uses the built-in template.
+const DEFAULT_MAPPING_VERSION: &str = "default";
+
+impl FlowEngine {
+    /// An engine over the store, dispatching follow-up work through `dispatcher`.
+    pub fn new(
+        store: Store,
+        dispatcher: Arc<dyn Dispatcher>,
+        limiter: Arc<dyn RateLimiter>,
+        options: FlowOptions,
+    ) -> Result<Self, syncline_core::templates::TemplateError> {
+        let orders_mapping = Arc::new(Flow::Orders.compile_default()?);
+        Ok(FlowEngine {
+            store,
+            dispatcher,
+            limiter,
+            options,
+            d365: D365Clients::default(),
+            orders_mapping,
+        })
+    }
+
+    /// Processes one run: claims it, runs its flow, records the outcome.
+    pub async fn process_run(&self, tenant: TenantId, id: RunId) -> Result<(), FlowError> {
+        let Some(run) = self.store.run(tenant, id).await? else {
+            return Ok(());
+        };
+        if matches!(
+            run.status,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Dead
+        ) {
+            return Ok(());
+        }
+        let Some(pair) = self.store.pair(tenant, run.pair_id).await? else {
+            return Ok(());
+        };
+        let suspended = self
+            .store
+            .tenant(tenant)
+            .await?
+            .is_none_or(|t| t.status == TenantStatus::Suspended);
+        if pair.status != PairStatus::Active || suspended {
+            // Held, not lost: the run stays due and the sweeper offers it again later.
+            tracing::debug!(run_id = %id, "run held: pair not active or tenant suspended");
+            return Ok(());
+        }
+        let lease = chrono::Duration::from_std(self.options.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(120));
+        let Some(run) = self.store.claim_run(tenant, id, lease).await? else {
+            return Ok(());
+        };
+        let result = match run.flow.as_str() {
+            "orders" => orders::process(self, &run, &pair).await,
+            other => Err(FlowError::Permanent(format!("no flow named {other}"))),
+        };
+        let outcome = self.outcome(&run, &pair, result).await;
+        self.store.finish_run(tenant, run.id, &outcome).await?;
+        Ok(())
+    }
+
+    async fn outcome(
+        &self,
+        run: &Run,
+        pair: &syncline_store::Pair,
+        result: Result<FlowSuccess, FlowError>,
+    ) -> RunOutcome {
+        let error = match result {
+            Ok(success) => {
+                tracing::info!(run_id = %run.id, d365_ref = success.d365_ref.as_deref().unwrap_or(""), note = %success.note, "run succeeded");
+                return RunOutcome {
+                    status: RunStatus::Succeeded,
+                    next_attempt_at: None,
+                    error: None,
+                    error_class: None,
+                    d365_ref: success.d365_ref,
+                    output_snapshot: Some(json!({
+                        "note": success.note,
+                        "records": redact::redact_personal(&success.output),
+                    })),
+                    mapping_version: Some(DEFAULT_MAPPING_VERSION.to_owned()),
+                };
+            }
+            Err(error) => error,
+        };
+        if let FlowError::Throttled {
+            retry_after: Some(wait),
+            ..
+        } = &error
+            && let Err(limiter_error) = self
+                .limiter
+                .penalize(&d365_key(pair.d365_connection_id), *wait)
+                .await
+        {
+            tracing::warn!(%limiter_error, "could not share D365's Retry-After with other workers");
+        }
+        let attempts = u32::try_from(run.attempts).unwrap_or(u32::MAX);
+        let decision = self.options.retry.decide(attempts, &error.failure());
+        let class = error.class().to_owned();
+        let message = error.to_string();
+        let (status, next_attempt_at, text) = match decision {
+            Decision::RetryAfter(delay) => {
+                tracing::warn!(run_id = %run.id, %message, ?delay, "run failed; retrying");
+                (
+                    RunStatus::Retrying,
+                    Some(
+                        chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
+                    ),
+                    message,
+                )
+            }
+            Decision::DeadLetter(reason) => {
+                tracing::error!(run_id = %run.id, %reason, "run dead-lettered");
+                let text = if matches!(error, FlowError::Permanent(_)) {
+                    reason
+                } else {
+                    format!("{reason}; last error: {message}")
+                };
+                (RunStatus::Dead, None, text)
+            }
+            Decision::PausePair(reason) => {
+                self.pause_pair(pair, &reason).await;
+                self.d365.forget(pair.d365_connection_id);
+                // The run waits for the pair: it is retried once someone fixes the credentials
+                // and activates the pair again.
+                (
+                    RunStatus::Retrying,
+                    Some(chrono::Utc::now() + chrono::Duration::seconds(60)),
+                    reason,
+                )
+            }
+        };
+        RunOutcome {
+            status,
+            next_attempt_at,
+            error: Some(text),
+            error_class: Some(class),
+            d365_ref: None,
+            output_snapshot: None,
+            mapping_version: Some(DEFAULT_MAPPING_VERSION.to_owned()),
+        }
+    }
+
+    async fn pause_pair(&self, pair: &syncline_store::Pair, reason: &str) {
+        let why = format!("D365 refused the credentials: {reason}");
+        if let Err(error) = self
+            .store
+            .set_pair_status(pair.tenant_id, pair.id, PairStatus::Paused, Some(&why))
+            .await
+        {
+            tracing::error!(%error, pair_id = %pair.id, "pausing the pair failed");
+            return;
+        }
+        tracing::warn!(pair_id = %pair.id, %why, "pair paused");
+        let entry = NewAuditEntry {
+            tenant_id: Some(pair.tenant_id),
+            actor: "system".into(),
+            action: "pair.paused".into(),
+            detail: json!({ "pair_id": pair.id, "reason": why }),
+        };
+        if let Err(error) = self.store.audit(&entry).await {
+            tracing::error!(%error, "writing the audit row failed");
+        }
+    }
+
+    /// A rate-limited D365 session for a connection.
+    async fn d365_session(
+        &self,
+        connection: &syncline_store::Connection,
+    ) -> Result<D365Session<'_>, FlowError> {
+        let client = self.d365.get(&self.store, connection).await?;
+        let key = d365_key(connection.id);
+        Ok(D365Session {
+            client,
+            limiter: self.limiter.as_ref(),
+            key,
+        })
+    }
+}
+
+fn d365_key(connection: syncline_store::ConnectionId) -> String {
+    format!("d365:{connection}")
+}
+
+/// One connection's OData client behind the shared rate limiter.
+struct D365Session<'a> {
+    client: Arc<ODataClient>,
+    limiter: &'a dyn RateLimiter,
+    key: String,
+}
+
+impl D365Session<'_> {
+    async fn admit(&self) -> Result<(), FlowError> {
+        self.limiter
+            .acquire(&self.key, 1)
+            .await
+            .map(|_| ())
+            .map_err(|error| FlowError::Transient(format!("rate limiter: {error}")))
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Value>, FlowError> {
+        self.admit().await?;
+        Ok(self.client.query(query).await?)
+    }
+
+    async fn create(&self, entity_set: &str, body: &Value) -> Result<Value, FlowError> {
+        self.admit().await?;
+        Ok(self.client.create(entity_set, body).await?)
+    }
+
+    async fn patch(
+        &self,
+        entity_set: &str,
+        key: &syncline_d365::odata::Key,
+        body: &Value,
+    ) -> Result<(), FlowError> {
+        self.admit().await?;
+        Ok(self.client.patch(entity_set, key, body).await?)
+    }
+
+    /// Deletes; `false` when the record was already gone.
+    async fn delete(
+        &self,
+        entity_set: &str,
+        key: &syncline_d365::odata::Key,
+    ) -> Result<bool, FlowError> {
+        self.admit().await?;
+        match self.client.delete(entity_set, key).await {
+            Ok(()) => Ok(true),
+            Err(D365Error::NotFound(_)) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn batch(&self, batch: &Batch) -> Result<BatchResponse, FlowError> {
+        self.admit().await?;
+        Ok(self.client.batch(batch).await?)
+    }
+}
+
+impl JobHandler for FlowEngine {
+    fn handle<'a>(&'a self, job: &'a crate::Job) -> BoxFuture<'a, Result<(), HandlerError>> {
+        async move {
+            let tenant: TenantId = job
+                .tenant
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| HandlerError::Permanent(format!("job {} has no tenant", job.id)))?;
+            let result = match job.kind.as_str() {
+                "run" => {
+                    let id: RunId = job.id.parse().map_err(|_| {
+                        HandlerError::Permanent(format!("{} is not a run id", job.id))
+                    })?;
+                    self.process_run(tenant, id).await
+                }
+                "route" => {
+                    let id = job.id.parse().map_err(|_| {
+                        HandlerError::Permanent(format!("{} is not an event id", job.id))
+                    })?;
+                    crate::routing::route_event(&self.store, self.dispatcher.as_ref(), tenant, id)
+                        .await
+                        .map(|_| ())
+                        .map_err(FlowError::Store)
+                }
+                other => return Err(HandlerError::Permanent(format!("unknown job kind {other}"))),
+            };
+            result.map_err(|error| HandlerError::Transient(error.to_string()))
+        }
+        .boxed()
+    }
+}

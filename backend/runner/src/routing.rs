@@ -1,0 +1,128 @@
+//! Routing: an inbox event becomes one run per active pair whose flow handles its topic.
+//!
+//! Called by the webhook intake right after the event is stored (the fast path) and by the
+//! sweeper for events stored but never routed (the process died in between). Both paths are
+//! idempotent: a run is unique per (pair, event, flow).
+
+use serde_json::Value;
+use syncline_store::{
+    InboxId, InboxStatus, NewRun, PairStatus, Run, Store, StoreError, TenantId, TenantStatus,
+};
+
+use crate::flows::redact::redact_personal;
+use crate::{Dispatcher, Job};
+
+/// The flow that handles a Shopify webhook topic, if any does yet.
+pub fn flow_for_topic(topic: &str) -> Option<&'static str> {
+    match topic {
+        "orders/create" | "orders/updated" | "orders/cancelled" => Some("orders"),
+        _ => None,
+    }
+}
+
+/// The job that makes a worker process a run.
+pub fn run_job(run: &Run) -> Job {
+    Job {
+        kind: "run".to_owned(),
+        id: run.id.to_string(),
+        tenant: Some(run.tenant_id.to_string()),
+    }
+}
+
+/// Creates the event's runs, marks the event routed and hands the new runs to the dispatcher.
+/// Returns the runs (new or existing). A dispatcher failure is not an error: the runs are in
+/// the database and the sweeper hands them out later.
+pub async fn route_event(
+    store: &Store,
+    dispatcher: &dyn Dispatcher,
+    tenant: TenantId,
+    inbox_id: InboxId,
+) -> Result<Vec<Run>, StoreError> {
+    let Some(event) = store.inbox_event(tenant, inbox_id).await? else {
+        return Err(StoreError::NotFound);
+    };
+    if event.status != InboxStatus::Received {
+        return Ok(Vec::new());
+    }
+    let Some(flow) = flow_for_topic(&event.topic) else {
+        store
+            .set_inbox_status(
+                tenant,
+                inbox_id,
+                InboxStatus::Done,
+                Some(&format!("no flow handles the topic {}", event.topic)),
+            )
+            .await?;
+        return Ok(Vec::new());
+    };
+    let tenant_row = store.tenant(tenant).await?.ok_or(StoreError::NotFound)?;
+    let pairs: Vec<_> = store
+        .pairs_using_connection(tenant, event.connection_id)
+        .await?
+        .into_iter()
+        .filter(|pair| pair.shopify_connection_id == event.connection_id)
+        .collect();
+    let active: Vec<_> = pairs
+        .iter()
+        .filter(|pair| pair.status == PairStatus::Active)
+        .collect();
+    if tenant_row.status == TenantStatus::Suspended || active.is_empty() {
+        let reason = if tenant_row.status == TenantStatus::Suspended {
+            "tenant suspended"
+        } else {
+            "no active pair for this connection"
+        };
+        store
+            .set_inbox_status(tenant, inbox_id, InboxStatus::Held, Some(reason))
+            .await?;
+        return Ok(Vec::new());
+    }
+    let payload: Value = match serde_json::from_slice(&event.payload) {
+        Ok(value) => value,
+        Err(error) => {
+            store
+                .set_inbox_status(
+                    tenant,
+                    inbox_id,
+                    InboxStatus::Failed,
+                    Some(&format!("malformed JSON: {error}")),
+                )
+                .await?;
+            return Ok(Vec::new());
+        }
+    };
+    let shopify_ref = payload
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let snapshot = redact_personal(&payload);
+    let mut runs = Vec::new();
+    for pair in active
+        .into_iter()
+        .filter(|pair| pair.flows.iter().any(|f| f == flow))
+    {
+        let (run, created) = store
+            .create_run(
+                tenant,
+                &NewRun {
+                    pair_id: pair.id,
+                    inbox_id,
+                    flow: flow.to_owned(),
+                    shopify_ref: shopify_ref.clone(),
+                    input_snapshot: Some(snapshot.clone()),
+                },
+            )
+            .await?;
+        if created && let Err(error) = dispatcher.enqueue(run_job(&run)).await {
+            tracing::warn!(%error, run_id = %run.id, "dispatching a new run failed; the sweeper will hand it out");
+        }
+        runs.push(run);
+    }
+    let note = runs
+        .is_empty()
+        .then(|| format!("the {flow} flow is switched off on every active pair"));
+    store
+        .set_inbox_status(tenant, inbox_id, InboxStatus::Done, note.as_deref())
+        .await?;
+    Ok(runs)
+}
