@@ -25,15 +25,24 @@ pub async fn demo(mut config: Config, orders_per_second: f64) -> anyhow::Result<
     let hook: crate::serve::ReadyHook = Box::new(move |state, sandbox| {
         async move {
             let sandbox = sandbox.context("the sandbox emulators did not start")?;
-            let (password, pair_name) = prepare(&state, &sandbox, orders_per_second).await?;
+            let (password, pair_name, shop) =
+                prepare(&state, &sandbox, orders_per_second).await?;
+            let emulators = sandbox.emulators();
             println!("Syncline demo is running.");
             println!("  Console:  {console}");
             println!("  Email:    {DEMO_EMAIL}");
             println!("  Password: {password}");
-            println!(
-                "  Pair \"{pair_name}\" receives about {orders_per_second} generated order(s) per second from the emulated shop;"
-            );
-            println!("  each becomes a sales order in the emulated Dynamics 365. Ctrl-C stops.");
+            println!("  Shopify emulator: {} (shop {shop})", emulators.shopify.base_url());
+            println!("  D365 emulator:    {}", emulators.d365.info().url);
+            if orders_per_second > 0.0 {
+                println!(
+                    "  Pair \"{pair_name}\" receives about {orders_per_second} generated order(s) per second from the emulated shop;"
+                );
+                println!("  each becomes a sales order in the emulated Dynamics 365.");
+            } else {
+                println!("  Pair \"{pair_name}\" is active; generate orders through the Shopify emulator.");
+            }
+            println!("Ctrl-C stops.");
             Ok(())
         }
         .boxed()
@@ -47,7 +56,7 @@ async fn prepare(
     state: &AppState,
     sandbox: &Arc<BuiltInSandbox>,
     orders_per_second: f64,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, String, String)> {
     let store = &state.store;
     let tenant = demo_tenant(store).await?;
     let password = generate_password();
@@ -102,17 +111,20 @@ async fn prepare(
         .await
         .map_err(|e| anyhow::anyhow!("activating the demo pair failed: {e}"))?;
     let shop = BuiltInSandbox::shop_name(tenant.id);
-    sandbox.emulators().shopify.start_traffic(
-        &shop,
-        syncline_sim::shopify::TrafficSpec {
-            orders_per_sec: orders_per_second,
-            // A few custom lines with SKUs F&O does not know show what a dead letter looks like.
-            custom_line_probability: 0.02,
-            refund_probability: 0.0,
-            ..Default::default()
-        },
-    )?;
-    Ok((password, name))
+    if orders_per_second > 0.0 {
+        sandbox.emulators().shopify.start_traffic(
+            &shop,
+            syncline_sim::shopify::TrafficSpec {
+                orders_per_sec: orders_per_second,
+                // A few custom lines with SKUs F&O does not know show what a dead letter
+                // looks like.
+                custom_line_probability: 0.02,
+                refund_probability: 0.0,
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok((password, name, shop))
 }
 
 async fn demo_tenant(store: &Store) -> anyhow::Result<Tenant> {

@@ -36,7 +36,7 @@ enum Command {
     /// Try it: the embedded default with the emulators and a demo tenant whose sandbox pair
     /// receives a stream of generated orders. Prints the console URL and the demo login.
     Demo {
-        /// Generated Shopify orders per second.
+        /// Generated Shopify orders per second (0: none; generate them through the emulator).
         #[arg(long, default_value_t = 1.0)]
         orders_per_second: f64,
     },

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::{AsyncCommands, Client, Script};
 use thiserror::Error;
 use tokio::time::Instant;
 
@@ -106,6 +106,10 @@ pub trait RateLimiter: Send + Sync + 'static {
         key: &'a str,
         retry_after: Duration,
     ) -> BoxFuture<'a, Result<(), LimiterError>>;
+
+    /// How long the penalty on `key` still lasts (zero when none): a caller facing a long
+    /// penalty gives its worker back instead of sleeping through it.
+    fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>>;
 }
 
 /// Per-key limits with a default, shared by both backends.
@@ -239,6 +243,15 @@ impl RateLimiter for InProcessRateLimiter {
             Ok(())
         }
         .boxed()
+    }
+
+    fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>> {
+        let now = Instant::now();
+        let left = lock(&self.buckets)
+            .get(key)
+            .and_then(|bucket| bucket.penalty_until)
+            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
+        async move { Ok(left) }.boxed()
     }
 }
 
@@ -415,6 +428,16 @@ impl RateLimiter for RedisRateLimiter {
                 .await
                 .map_err(redis_error)?;
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>> {
+        async move {
+            let (_, penalty_key) = self.keys(key);
+            let mut connection = self.connection().await?;
+            let ms: i64 = connection.pttl(penalty_key).await.map_err(redis_error)?;
+            Ok(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
         }
         .boxed()
     }

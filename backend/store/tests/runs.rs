@@ -146,7 +146,7 @@ async fn runs_are_created_once_claimed_atomically_retried_and_listed() {
         store.finish_run(tenant, run.id, &retry).await.unwrap();
         assert!(
             store
-                .due_runs(100)
+                .due_runs(100, Duration::seconds(60), false)
                 .await
                 .unwrap()
                 .contains(&(tenant, run.id)),
@@ -180,7 +180,7 @@ async fn runs_are_created_once_claimed_atomically_retried_and_listed() {
         assert_eq!(attempts[0].error_class.as_deref(), Some("transient"));
         assert!(
             !store
-                .due_runs(100)
+                .due_runs(100, Duration::seconds(60), false)
                 .await
                 .unwrap()
                 .contains(&(tenant, run.id))
@@ -321,5 +321,104 @@ async fn runs_are_created_once_claimed_atomically_retried_and_listed() {
             "{backend:?}: the first link wins"
         );
         assert_eq!(store.link(tenant, pair, "order", "1").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_skips_fresh_hand_offs_unless_forced_and_link_claims_admit_one_creator() {
+    for db in testing::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let (tenant, pair, connection) = fixture(store, "sweep").await;
+        let stale = Duration::seconds(60);
+        let (run, _) = store
+            .create_run(
+                tenant,
+                &NewRun {
+                    pair_id: pair,
+                    inbox_id: event(store, tenant, connection, "s1").await,
+                    flow: "orders".into(),
+                    shopify_ref: Some("#1001".into()),
+                    input_snapshot: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            store.due_runs(100, stale, false).await.unwrap().is_empty(),
+            "{backend:?}: a run just handed to the dispatcher is not handed again"
+        );
+        assert_eq!(
+            store.due_runs(100, stale, true).await.unwrap(),
+            vec![(tenant, run.id)],
+            "{backend:?}: after a restart every due run is handed out"
+        );
+        assert!(
+            store
+                .due_runs(100, Duration::milliseconds(-1), false)
+                .await
+                .unwrap()
+                .contains(&(tenant, run.id)),
+            "{backend:?}: a stale hand-off is repeated"
+        );
+
+        use syncline_store::LinkClaim;
+        let claim = |owner: &'static str, stale: Duration| async move {
+            store
+                .claim_link(tenant, pair, "sales_order", "42", owner, stale)
+                .await
+                .unwrap()
+        };
+        assert_eq!(claim("run-a", stale).await, LinkClaim::Claimed);
+        assert_eq!(
+            claim("run-a", stale).await,
+            LinkClaim::Claimed,
+            "re-entrant"
+        );
+        assert_eq!(claim("run-b", stale).await, LinkClaim::Busy);
+        assert_eq!(
+            store.link(tenant, pair, "sales_order", "42").await.unwrap(),
+            None,
+            "a claim is not a link"
+        );
+        // run-a died: after `stale`, run-b takes over, and run-a can no longer complete.
+        assert_eq!(
+            claim("run-b", Duration::milliseconds(-1)).await,
+            LinkClaim::Claimed
+        );
+        assert!(
+            store
+                .complete_link(tenant, pair, "sales_order", "42", "run-a", "000001")
+                .await
+                .is_err()
+        );
+        store
+            .complete_link(tenant, pair, "sales_order", "42", "run-b", "000002")
+            .await
+            .unwrap();
+        assert_eq!(
+            claim("run-c", stale).await,
+            LinkClaim::Linked("000002".into()),
+            "{backend:?}"
+        );
+        // A released claim lets the next run try at once.
+        assert_eq!(
+            store
+                .claim_link(tenant, pair, "customer", "7", "run-a", stale)
+                .await
+                .unwrap(),
+            LinkClaim::Claimed
+        );
+        store
+            .release_link(tenant, pair, "customer", "7", "run-a")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_link(tenant, pair, "customer", "7", "run-b", stale)
+                .await
+                .unwrap(),
+            LinkClaim::Claimed
+        );
     }
 }

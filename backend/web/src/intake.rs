@@ -192,17 +192,23 @@ async fn receive(
         }
         Ok(InboxInsert::Stored(id)) => {
             tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, status = status.as_str(), "webhook stored");
-            if status == InboxStatus::Received
-                && let Err(error) = syncline_runner::route_event(
-                    &state.store,
-                    state.dispatcher.as_ref(),
-                    tenant,
-                    id,
-                )
-                .await
-            {
-                // Stored is what counts: the sweeper routes the event shortly.
-                tracing::warn!(%error, inbox_id = %id, "routing a stored webhook failed");
+            if status == InboxStatus::Received {
+                // Stored is what Shopify waits for; routing runs on its own so the answer is
+                // not held up by it, nor is routing cut short when Shopify hangs up. Should it
+                // fail, the sweeper routes the event shortly.
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = syncline_runner::route_event(
+                        &state.store,
+                        state.dispatcher.as_ref(),
+                        tenant,
+                        id,
+                    )
+                    .await
+                    {
+                        tracing::warn!(%error, inbox_id = %id, "routing a stored webhook failed");
+                    }
+                });
             }
             (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
         }

@@ -190,6 +190,17 @@ impl FlowEngine {
             tracing::debug!(run_id = %id, "run held: pair not active or tenant suspended");
             return Ok(());
         }
+        let penalty = self
+            .limiter
+            .penalty(&d365_key(pair.d365_connection_id))
+            .await
+            .unwrap_or_default();
+        if penalty > MAX_WAIT_IN_WORKER {
+            // D365 asked for a pause: claiming now would only spend an attempt. The run stays
+            // due and is offered again after the pause.
+            tracing::debug!(run_id = %id, ?penalty, "run deferred: D365 asked for a pause");
+            return Ok(());
+        }
         let lease = chrono::Duration::from_std(self.options.lease)
             .unwrap_or_else(|_| chrono::Duration::seconds(120));
         let Some(run) = self.store.claim_run(tenant, id, lease).await? else {
@@ -327,6 +338,9 @@ fn d365_key(connection: syncline_store::ConnectionId) -> String {
     format!("d365:{connection}")
 }
 
+/// The longest a worker sleeps for a connection's rate limit before handing the run back.
+const MAX_WAIT_IN_WORKER: Duration = Duration::from_secs(5);
+
 /// One connection's OData client behind the shared rate limiter.
 struct D365Session<'a> {
     client: Arc<ODataClient>,
@@ -336,11 +350,28 @@ struct D365Session<'a> {
 
 impl D365Session<'_> {
     async fn admit(&self) -> Result<(), FlowError> {
+        let limiter_error = |error| FlowError::Transient(format!("rate limiter: {error}"));
+        // Sleeping through a long Retry-After would hold a worker that other pairs need: give
+        // the run back to the schedule instead.
+        let penalty = self
+            .limiter
+            .penalty(&self.key)
+            .await
+            .map_err(limiter_error)?;
+        if penalty > MAX_WAIT_IN_WORKER {
+            return Err(FlowError::Throttled {
+                retry_after: Some(penalty),
+                message: format!(
+                    "D365 asked us to pause this connection for {} s more",
+                    penalty.as_secs()
+                ),
+            });
+        }
         self.limiter
             .acquire(&self.key, 1)
             .await
             .map(|_| ())
-            .map_err(|error| FlowError::Transient(format!("rate limiter: {error}")))
+            .map_err(limiter_error)
     }
 
     async fn query(&self, query: &Query) -> Result<Vec<Value>, FlowError> {

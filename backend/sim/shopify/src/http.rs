@@ -1020,6 +1020,11 @@ async fn ctl_orders(State(inner): St, Path(name): Path<String>) -> Response {
 #[serde(default)]
 struct GenerateReq {
     count: Option<usize>,
+    // Listed one by one: `#[serde(flatten)]` cannot carry numbers when serde_json's
+    // arbitrary_precision feature is on (serde-rs/json#505).
+    guest_probability: Option<f64>,
+    new_customer_probability: Option<f64>,
+    custom_line_probability: Option<f64>,
 }
 
 async fn ctl_generate(State(inner): St, Path(name): Path<String>, body: Bytes) -> Response {
@@ -1027,8 +1032,18 @@ async fn ctl_generate(State(inner): St, Path(name): Path<String>, body: Bytes) -
         Ok(s) => s.unwrap_or_default(),
         Err(r) => return *r,
     };
+    let defaults = TrafficSpec::default();
+    let spec = TrafficSpec {
+        guest_probability: req.guest_probability.unwrap_or(defaults.guest_probability),
+        new_customer_probability: req
+            .new_customer_probability
+            .unwrap_or(defaults.new_customer_probability),
+        custom_line_probability: req
+            .custom_line_probability
+            .unwrap_or(defaults.custom_line_probability),
+        ..defaults
+    };
     with_shop(&inner, &name, |s| {
-        let spec = TrafficSpec::default();
         let ids: Vec<String> = (0..req.count.unwrap_or(1).min(10_000))
             .map(|_| generate_order(&inner, &s, &spec).to_string())
             .collect();
