@@ -1,4 +1,4 @@
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -17,7 +17,8 @@ use crate::{Delivery, DispatchError, Dispatcher, Job};
 pub struct RedisDispatcherOptions {
     /// `redis://…` (may hold a password: never print it).
     pub url: String,
-    /// The stream key; every process of one installation must use the same.
+    /// Prefix of the stream keys (one stream per tenant: `{stream}:{tenant}`); every process
+    /// of one installation must use the same.
     pub stream: String,
     /// The consumer group shared by all workers.
     pub group: String,
@@ -55,11 +56,18 @@ impl RedisDispatcherOptions {
     }
 }
 
-/// Cluster mode's dispatcher: a Redis stream read by a consumer group (`XREADGROUP`), with
-/// entries of dead consumers taken over by `XAUTOCLAIM` once idle for `claim_idle`.
+/// Cluster mode's dispatcher: one Redis stream per tenant, read by a consumer group
+/// (`XREADGROUP`), with entries of dead consumers taken over by `XAUTOCLAIM` once idle for
+/// `claim_idle`.
+///
+/// Fairness: one `XREADGROUP … COUNT 1 STREAMS s1 … sN` takes at most one entry from each
+/// tenant's stream, so a tenant with a backlog of 100,000 entries gets one turn like every
+/// other tenant, and another tenant's single event waits for one round, not for the backlog.
 ///
 /// Connections are opened lazily and re-opened after failures, so a process starts (and
-/// reports "not ready") while Redis is down, and recovers when it comes back.
+/// reports "not ready") while Redis is down, and recovers when it comes back. A Redis that
+/// lost its data (restart without persistence) is noticed through a marker key, and
+/// [`Dispatcher::generation`] changes so the sweeper hands out every due run again.
 pub struct RedisDispatcher {
     client: Client,
     options: RedisDispatcherOptions,
@@ -70,13 +78,24 @@ pub struct RedisDispatcher {
 
 struct ReadState {
     connection: Option<ConnectionManager>,
-    group_ready: bool,
-    claimed: VecDeque<Delivery>,
+    /// Tenant streams known to exist with the group created.
+    streams: Vec<String>,
+    ready: HashSet<String>,
+    refreshed: Option<Instant>,
+    /// Where the next read starts in `streams`, so no tenant is always first.
+    rotation: usize,
+    buffered: VecDeque<Delivery>,
     last_claim: Option<Instant>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the list of tenant streams is re-read.
+const REFRESH_EVERY: Duration = Duration::from_millis(500);
+/// Streams read per call; with more tenants, reads rotate through them.
+const STREAMS_PER_READ: usize = 64;
+/// Separates the stream key from the entry id in a receipt.
+const RECEIPT_SEPARATOR: char = '|';
 
 fn redis_error(error: RedisError) -> DispatchError {
     // RedisError's Display never includes the URL or password.
@@ -95,8 +114,11 @@ impl RedisDispatcher {
             commands: Mutex::new(None),
             reads: Mutex::new(ReadState {
                 connection: None,
-                group_ready: false,
-                claimed: VecDeque::new(),
+                streams: Vec::new(),
+                ready: HashSet::new(),
+                refreshed: None,
+                rotation: 0,
+                buffered: VecDeque::new(),
                 last_claim: None,
             }),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -126,21 +148,53 @@ impl RedisDispatcher {
         Ok(connection)
     }
 
-    /// Removes every entry and the group; for tests and `admin` tooling.
+    fn registry(&self) -> String {
+        format!("{}:tenants", self.options.stream)
+    }
+
+    fn marker(&self) -> String {
+        format!("{}:alive", self.options.stream)
+    }
+
+    fn stream_of(&self, tenant: Option<&str>) -> String {
+        format!(
+            "{}:t:{}",
+            self.options.stream,
+            tenant.filter(|t| !t.is_empty()).unwrap_or("_platform")
+        )
+    }
+
+    /// Removes every entry, stream and group; for tests and `admin` tooling.
     pub async fn purge(&self) -> Result<(), DispatchError> {
         let mut connection = self.commands().await?;
-        let _: () = connection
-            .del(&self.options.stream)
+        let streams: Vec<String> = connection
+            .smembers(self.registry())
             .await
             .map_err(redis_error)?;
-        self.reads.lock().await.group_ready = false;
+        let mut pipe = redis::pipe();
+        for stream in &streams {
+            pipe.del(stream).ignore();
+        }
+        pipe.del(self.registry()).ignore();
+        let _: () = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)?;
+        let mut state = self.reads.lock().await;
+        state.ready.clear();
+        state.streams.clear();
+        state.refreshed = None;
         Ok(())
     }
 
-    async fn ensure_group(&self, connection: &mut ConnectionManager) -> Result<(), DispatchError> {
+    async fn ensure_group(
+        &self,
+        connection: &mut ConnectionManager,
+        stream: &str,
+    ) -> Result<(), DispatchError> {
         // "0" rather than "$": entries queued before the first worker started are not skipped.
         let created: Result<(), RedisError> = connection
-            .xgroup_create_mkstream(&self.options.stream, &self.options.group, "0")
+            .xgroup_create_mkstream(stream, &self.options.group, "0")
             .await;
         match created {
             Ok(()) => Ok(()),
@@ -149,7 +203,53 @@ impl RedisDispatcher {
         }
     }
 
-    fn decode(&self, entry: StreamId, delivery_count: u64) -> Result<Delivery, DispatchError> {
+    /// Re-reads the tenant streams; notices a Redis that lost its data.
+    async fn refresh(
+        &self,
+        state: &mut ReadState,
+        connection: &mut ConnectionManager,
+    ) -> Result<(), DispatchError> {
+        let fresh: bool = redis::cmd("SET")
+            .arg(self.marker())
+            .arg("1")
+            .arg("NX")
+            .query_async::<Option<String>>(connection)
+            .await
+            .map_err(redis_error)?
+            .is_some();
+        if fresh {
+            // First start, or Redis forgot everything: nothing queued can be trusted.
+            self.lost(state);
+        }
+        let mut streams: Vec<String> = connection
+            .smembers(self.registry())
+            .await
+            .map_err(redis_error)?;
+        streams.sort();
+        for stream in &streams {
+            if !state.ready.contains(stream) {
+                self.ensure_group(connection, stream).await?;
+                state.ready.insert(stream.clone());
+            }
+        }
+        state.streams = streams;
+        state.refreshed = Some(Instant::now());
+        Ok(())
+    }
+
+    fn lost(&self, state: &mut ReadState) {
+        state.ready.clear();
+        state.streams.clear();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn decode(
+        &self,
+        stream: &str,
+        entry: StreamId,
+        delivery_count: u64,
+    ) -> Result<Delivery, DispatchError> {
         let malformed = |reason: &str| DispatchError::Malformed {
             receipt: entry.id.clone(),
             reason: reason.to_owned(),
@@ -166,7 +266,7 @@ impl RedisDispatcher {
         let tenant = field("tenant").filter(|t| !t.is_empty());
         Ok(Delivery {
             job: Job { kind, id, tenant },
-            receipt: entry.id,
+            receipt: format!("{stream}{RECEIPT_SEPARATOR}{}", entry.id),
             delivery_count,
         })
     }
@@ -177,25 +277,34 @@ impl RedisDispatcher {
         connection: &mut ConnectionManager,
     ) -> Result<(), DispatchError> {
         let min_idle = u64::try_from(self.options.claim_idle.as_millis()).unwrap_or(u64::MAX);
-        let reply: StreamAutoClaimReply = connection
-            .xautoclaim_options(
-                &self.options.stream,
-                &self.options.group,
-                &self.options.consumer,
-                min_idle,
-                "0-0",
-                StreamAutoClaimOptions::default().count(100),
-            )
-            .await
-            .map_err(redis_error)?;
-        for entry in reply.claimed {
-            let count = self
-                .delivery_count(connection, &entry.id)
-                .await
-                .unwrap_or(2);
-            match self.decode(entry, count) {
-                Ok(delivery) => state.claimed.push_back(delivery),
-                Err(error) => tracing::error!(%error, "dropping malformed queue entry"),
+        for stream in state.streams.clone() {
+            let reply: Result<StreamAutoClaimReply, RedisError> = connection
+                .xautoclaim_options(
+                    &stream,
+                    &self.options.group,
+                    &self.options.consumer,
+                    min_idle,
+                    "0-0",
+                    StreamAutoClaimOptions::default().count(100),
+                )
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) if error.code() == Some("NOGROUP") => {
+                    state.ready.remove(&stream);
+                    continue;
+                }
+                Err(error) => return Err(redis_error(error)),
+            };
+            for entry in reply.claimed {
+                let count = self
+                    .delivery_count(connection, &stream, &entry.id)
+                    .await
+                    .unwrap_or(2);
+                match self.decode(&stream, entry, count) {
+                    Ok(delivery) => state.buffered.push_back(delivery),
+                    Err(error) => tracing::error!(%error, "dropping malformed queue entry"),
+                }
             }
         }
         Ok(())
@@ -204,11 +313,12 @@ impl RedisDispatcher {
     async fn delivery_count(
         &self,
         connection: &mut ConnectionManager,
+        stream: &str,
         id: &str,
     ) -> Result<u64, DispatchError> {
         // XPENDING key group start end count → [[id, consumer, idle-ms, deliveries]]
         let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
-            .arg(&self.options.stream)
+            .arg(stream)
             .arg(&self.options.group)
             .arg(id)
             .arg(id)
@@ -218,19 +328,74 @@ impl RedisDispatcher {
             .map_err(redis_error)?;
         Ok(rows.first().map(|row| row.3).unwrap_or(1))
     }
+
+    /// One blocking read of at most one entry per tenant stream, into the buffer.
+    async fn read_round(
+        &self,
+        state: &mut ReadState,
+        connection: &mut ConnectionManager,
+        max_wait: Duration,
+    ) -> Result<(), DispatchError> {
+        if state.streams.is_empty() {
+            // Nothing queued anywhere yet: wait a little for producers, without a busy loop.
+            tokio::time::sleep(max_wait.min(REFRESH_EVERY)).await;
+            return Ok(());
+        }
+        let count = state.streams.len();
+        let take = count.min(STREAMS_PER_READ);
+        let start = state.rotation % count;
+        state.rotation = state.rotation.wrapping_add(take);
+        let keys: Vec<&String> = (0..take)
+            .map(|i| &state.streams[(start + i) % count])
+            .collect();
+        let ids: Vec<&str> = keys.iter().map(|_| ">").collect();
+        let block_ms = usize::try_from(max_wait.min(REFRESH_EVERY).as_millis())
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let options = StreamReadOptions::default()
+            .group(&self.options.group, &self.options.consumer)
+            .count(1)
+            .block(block_ms);
+        let reply: Result<Option<StreamReadReply>, RedisError> =
+            connection.xread_options(&keys, &ids, &options).await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) if error.code() == Some("NOGROUP") => {
+                // A stream vanished (purge, FLUSHALL, a Redis restart without persistence).
+                self.lost(state);
+                return Ok(());
+            }
+            Err(error) => return Err(redis_error(error)),
+        };
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in key.ids {
+                match self.decode(&key.key, entry, 1) {
+                    Ok(delivery) => state.buffered.push_back(delivery),
+                    Err(error) => tracing::error!(%error, "dropping malformed queue entry"),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Dispatcher for RedisDispatcher {
     fn enqueue(&self, job: Job) -> BoxFuture<'_, Result<(), DispatchError>> {
         async move {
             let mut connection = self.commands().await?;
+            let stream = self.stream_of(job.tenant.as_deref());
             let fields = [
                 ("kind", job.kind.as_str()),
                 ("id", job.id.as_str()),
                 ("tenant", job.tenant.as_deref().unwrap_or("")),
             ];
-            let _: String = connection
-                .xadd(&self.options.stream, "*", &fields)
+            let mut pipe = redis::pipe();
+            pipe.xadd(&stream, "*", &fields)
+                .ignore()
+                .sadd(self.registry(), &stream)
+                .ignore();
+            let _: () = pipe
+                .query_async(&mut connection)
                 .await
                 .map_err(redis_error)?;
             Ok(())
@@ -244,7 +409,7 @@ impl Dispatcher for RedisDispatcher {
     ) -> BoxFuture<'_, Result<Option<Delivery>, DispatchError>> {
         async move {
             let mut state = self.reads.lock().await;
-            if let Some(delivery) = state.claimed.pop_front() {
+            if let Some(delivery) = state.buffered.pop_front() {
                 return Ok(Some(delivery));
             }
             let mut connection = match state.connection.clone() {
@@ -256,64 +421,54 @@ impl Dispatcher for RedisDispatcher {
                     connection
                 }
             };
-            if !state.group_ready {
-                self.ensure_group(&mut connection).await?;
-                state.group_ready = true;
-            }
-            let claim_due = state
-                .last_claim
-                .is_none_or(|at| at.elapsed() >= self.options.claim_idle / 2);
-            if claim_due {
-                state.last_claim = Some(Instant::now());
-                self.claim_stale(&mut state, &mut connection).await?;
-                if let Some(delivery) = state.claimed.pop_front() {
+            let deadline = Instant::now() + max_wait;
+            loop {
+                if state
+                    .refreshed
+                    .is_none_or(|at| at.elapsed() >= REFRESH_EVERY)
+                {
+                    self.refresh(&mut state, &mut connection).await?;
+                }
+                let claim_due = state
+                    .last_claim
+                    .is_none_or(|at| at.elapsed() >= self.options.claim_idle / 2);
+                if claim_due {
+                    state.last_claim = Some(Instant::now());
+                    self.claim_stale(&mut state, &mut connection).await?;
+                }
+                if state.buffered.is_empty() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    self.read_round(
+                        &mut state,
+                        &mut connection,
+                        left.max(Duration::from_millis(1)),
+                    )
+                    .await?;
+                }
+                if let Some(delivery) = state.buffered.pop_front() {
                     return Ok(Some(delivery));
                 }
-            }
-            let block_ms = usize::try_from(max_wait.as_millis())
-                .unwrap_or(usize::MAX)
-                .max(1);
-            let options = StreamReadOptions::default()
-                .group(&self.options.group, &self.options.consumer)
-                .count(1)
-                .block(block_ms);
-            let reply: Result<Option<StreamReadReply>, RedisError> = connection
-                .xread_options(&[&self.options.stream], &[">"], &options)
-                .await;
-            let reply = match reply {
-                Ok(reply) => reply,
-                Err(error) if error.code() == Some("NOGROUP") => {
-                    // The stream was deleted (purge, FLUSHALL, or a Redis restart without
-                    // persistence): recreate the group on the next call.
-                    state.group_ready = false;
-                    self.generation
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if Instant::now() >= deadline {
                     return Ok(None);
                 }
-                Err(error) => return Err(redis_error(error)),
-            };
-            let Some(entry) = reply
-                .and_then(|r| r.keys.into_iter().next())
-                .and_then(|k| k.ids.into_iter().next())
-            else {
-                return Ok(None);
-            };
-            self.decode(entry, 1).map(Some)
+            }
         }
         .boxed()
     }
 
     fn ack<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<(), DispatchError>> {
         async move {
+            let Some((stream, id)) = delivery.receipt.split_once(RECEIPT_SEPARATOR) else {
+                return Err(DispatchError::Malformed {
+                    receipt: delivery.receipt.clone(),
+                    reason: "not a receipt of this dispatcher".into(),
+                });
+            };
             let mut connection = self.commands().await?;
             // XACK then XDEL: acknowledged entries are history nobody reads again.
             let mut pipe = redis::pipe();
-            pipe.xack(
-                &self.options.stream,
-                &self.options.group,
-                &[&delivery.receipt],
-            )
-            .xdel(&self.options.stream, &[&delivery.receipt]);
+            pipe.xack(stream, &self.options.group, &[id])
+                .xdel(stream, &[id]);
             let _: (u64, u64) = pipe
                 .query_async(&mut connection)
                 .await

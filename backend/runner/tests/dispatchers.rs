@@ -201,3 +201,102 @@ async fn worker_pool_processes_everything_retries_transient_failures_and_stops_c
         .expect("pool stops")
         .unwrap();
 }
+
+/// Handles every job in `work`, noting when tenant B's job is done.
+struct Timed {
+    work: Duration,
+    b_done: Arc<tokio::sync::Notify>,
+    handled_a: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JobHandler for Timed {
+    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), HandlerError>> {
+        async move {
+            // Stands for the partner's answer time of a real run.
+            tokio::time::sleep(self.work).await;
+            if job.tenant.as_deref() == Some("tenant-b") {
+                self.b_done.notify_one();
+            } else {
+                self.handled_a
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// Tenant A has 20,000 queued jobs that take 5 ms each (over 12 s of work for 8 workers);
+/// tenant B's single job, queued last, must be done within 5 s.
+async fn fairness(dispatcher: Arc<dyn Dispatcher>) {
+    for id in 0..20_000u32 {
+        dispatcher
+            .enqueue(Job {
+                kind: "test".into(),
+                id: id.to_string(),
+                tenant: Some("tenant-a".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let b_done = Arc::new(tokio::sync::Notify::new());
+    let handled_a = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handler = Arc::new(Timed {
+        work: Duration::from_millis(5),
+        b_done: Arc::clone(&b_done),
+        handled_a: Arc::clone(&handled_a),
+    });
+    let shutdown = CancellationToken::new();
+    let pool = tokio::spawn(WorkerPool::run(
+        Arc::clone(&dispatcher),
+        handler,
+        WorkerPoolOptions {
+            concurrency: 8,
+            poll: Duration::from_millis(200),
+        },
+        shutdown.clone(),
+    ));
+    // Let A's backlog start draining first, as in production.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queued_at = std::time::Instant::now();
+    dispatcher
+        .enqueue(Job {
+            kind: "test".into(),
+            id: "b".into(),
+            tenant: Some("tenant-b".into()),
+        })
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), b_done.notified()).await;
+    let elapsed = queued_at.elapsed();
+    shutdown.cancel();
+    pool.await.unwrap();
+    assert!(
+        waited.is_ok(),
+        "{}: tenant B waited more than 5 s behind tenant A's backlog",
+        dispatcher.name()
+    );
+    let a = handled_a.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        a < 20_000,
+        "{}: A's backlog must still be there when B is served ({a} done)",
+        dispatcher.name()
+    );
+    eprintln!(
+        "{}: B served {elapsed:?} after queueing, with {} of A's 20,000 jobs done",
+        dispatcher.name(),
+        a
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_one_tenant_backlog_does_not_delay_another_tenant() {
+    fairness(Arc::new(InProcessDispatcher::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_one_tenant_backlog_does_not_delay_another_tenant() {
+    let dispatcher = Arc::new(RedisDispatcher::new(redis_options("fair")).unwrap());
+    fairness(dispatcher.clone()).await;
+    dispatcher.purge().await.unwrap();
+}
