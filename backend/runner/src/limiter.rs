@@ -110,6 +110,9 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// How long the penalty on `key` still lasts (zero when none): a caller facing a long
     /// penalty gives its worker back instead of sleeping through it.
     fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>>;
+
+    /// Gives `key` its own limit in this process (every process sharing the key must agree).
+    fn set_limit(&self, key: &str, limit: RateLimit) -> Result<(), LimiterError>;
 }
 
 /// Per-key limits with a default, shared by both backends.
@@ -243,6 +246,10 @@ impl RateLimiter for InProcessRateLimiter {
             Ok(())
         }
         .boxed()
+    }
+
+    fn set_limit(&self, key: &str, limit: RateLimit) -> Result<(), LimiterError> {
+        self.limits.set(key, limit)
     }
 
     fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>> {
@@ -430,6 +437,10 @@ impl RateLimiter for RedisRateLimiter {
             Ok(())
         }
         .boxed()
+    }
+
+    fn set_limit(&self, key: &str, limit: RateLimit) -> Result<(), LimiterError> {
+        self.limits.set(key, limit)
     }
 
     fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>> {

@@ -199,6 +199,16 @@ impl FlowEngine {
             // D365 asked for a pause: claiming now would only spend an attempt. The run stays
             // due and is offered again after the pause.
             tracing::debug!(run_id = %id, ?penalty, "run deferred: D365 asked for a pause");
+            let dispatcher = Arc::clone(&self.dispatcher);
+            let job = crate::routing::run_job(&run);
+            // Offered again right when the pause ends; should this process die first, the
+            // sweeper offers it later.
+            tokio::spawn(async move {
+                tokio::time::sleep(penalty).await;
+                if let Err(error) = dispatcher.enqueue(job).await {
+                    tracing::warn!(%error, "re-offering a deferred run failed; the sweeper will");
+                }
+            });
             return Ok(());
         }
         let lease = chrono::Duration::from_std(self.options.lease)
@@ -326,11 +336,33 @@ impl FlowEngine {
     ) -> Result<D365Session<'_>, FlowError> {
         let client = self.d365.get(&self.store, connection).await?;
         let key = d365_key(connection.id);
+        let limit = connection
+            .settings
+            .get("requests_per_5_minutes")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|budget| *budget > 0)
+            .map_or(self.options.d365_limit, budget_limit);
+        if let Err(error) = self.limiter.set_limit(&key, limit) {
+            tracing::warn!(%error, "ignoring an unusable D365 request budget");
+        }
         Ok(D365Session {
             client,
             limiter: self.limiter.as_ref(),
             key,
         })
+    }
+}
+
+/// The limiter setting for a D365 request budget per 5-minute sliding window (F&O's
+/// service protection: 6,000 requests per user per web server by default, per
+/// learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/priority-based-throttling).
+/// A small burst and 95% of the budget's rate keep any 5-minute window under the budget, so
+/// 429s stay rare while the budget is nearly used up.
+fn budget_limit(budget: u64) -> RateLimit {
+    let per_second = budget as f64 / 300.0;
+    RateLimit {
+        capacity: u32::try_from((budget / 150).max(1)).unwrap_or(u32::MAX),
+        refill_per_second: per_second * 0.95,
     }
 }
 
@@ -349,7 +381,9 @@ struct D365Session<'a> {
 }
 
 impl D365Session<'_> {
-    async fn admit(&self) -> Result<(), FlowError> {
+    /// Waits for `cost` requests' worth of the connection's budget (a `$batch` costs one per
+    /// operation, as F&O counts them).
+    async fn admit_cost(&self, cost: u32) -> Result<(), FlowError> {
         let limiter_error = |error| FlowError::Transient(format!("rate limiter: {error}"));
         // Sleeping through a long Retry-After would hold a worker that other pairs need: give
         // the run back to the schedule instead.
@@ -367,11 +401,27 @@ impl D365Session<'_> {
                 ),
             });
         }
-        self.limiter
-            .acquire(&self.key, 1)
-            .await
-            .map(|_| ())
-            .map_err(limiter_error)
+        match self.limiter.acquire(&self.key, cost.max(1)).await {
+            Ok(_) => Ok(()),
+            // A batch bigger than the burst allowance: take it in steps of the allowance.
+            Err(crate::LimiterError::CostExceedsCapacity { capacity, .. }) => {
+                let mut left = cost;
+                while left > 0 {
+                    let step = left.min(capacity.max(1));
+                    self.limiter
+                        .acquire(&self.key, step)
+                        .await
+                        .map_err(limiter_error)?;
+                    left -= step;
+                }
+                Ok(())
+            }
+            Err(error) => Err(limiter_error(error)),
+        }
+    }
+
+    async fn admit(&self) -> Result<(), FlowError> {
+        self.admit_cost(1).await
     }
 
     async fn query(&self, query: &Query) -> Result<Vec<Value>, FlowError> {
@@ -409,7 +459,8 @@ impl D365Session<'_> {
     }
 
     async fn batch(&self, batch: &Batch) -> Result<BatchResponse, FlowError> {
-        self.admit().await?;
+        self.admit_cost(u32::try_from(batch.len()).unwrap_or(u32::MAX))
+            .await?;
         Ok(self.client.batch(batch).await?)
     }
 }
