@@ -169,7 +169,7 @@ impl Setup {
             .unwrap();
         let order = orders
             .into_iter()
-            .find(|o| o["id"].to_string() == id)
+            .find(|o| o["id"].as_u64() == id.parse::<u64>().ok())
             .unwrap();
         let shop: Value = self
             .http

@@ -138,6 +138,14 @@ pub struct ConnectionInput {
     pub data_area_id: Option<String>,
     /// D365: token endpoint override.
     pub token_url: Option<String>,
+    /// D365: customer group of customers created from Shopify (default `40`).
+    pub customer_group: Option<String>,
+    /// D365: one customer account for every guest checkout (default: one created per pair).
+    pub guest_customer_account: Option<String>,
+    /// D365: the environment's request budget per 5 minutes (F&O's service protection,
+    /// 6,000 per user and web server by default); unset, only D365's `Retry-After` slows us.
+    /// A number, as text so an empty console field means "unset".
+    pub requests_per_5_minutes: Option<String>,
 }
 
 fn field_error(errors: &mut Vec<FieldError>, field: &str, message: &str) {
@@ -280,12 +288,57 @@ fn validate(
                 );
             }
             take_secret("client_secret", &input.client_secret, &mut errors);
+            let optional_code = |value: &Option<String>,
+                                 field: &str,
+                                 max: usize,
+                                 errors: &mut Vec<FieldError>| {
+                let value = text(value);
+                if value.chars().count() > max || value.contains(char::is_whitespace) {
+                    field_error(
+                        errors,
+                        field,
+                        &format!("Enter up to {max} characters without spaces, or leave it empty."),
+                    );
+                }
+                if value.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(value)
+                }
+            };
+            let customer_group =
+                optional_code(&input.customer_group, "customer_group", 10, &mut errors);
+            let guest_account = optional_code(
+                &input.guest_customer_account,
+                "guest_customer_account",
+                20,
+                &mut errors,
+            );
+            let budget = text(&input.requests_per_5_minutes);
+            let budget: Option<u64> = if budget.is_empty() {
+                None
+            } else {
+                match budget.parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        field_error(
+                            &mut errors,
+                            "requests_per_5_minutes",
+                            "Enter a positive whole number, or leave it empty.",
+                        );
+                        None
+                    }
+                }
+            };
             json!({
                 "environment_url": environment,
                 "entra_tenant_id": entra,
                 "client_id": client,
                 "data_area_id": company,
                 "token_url": if token_url.is_empty() { Value::Null } else { Value::String(token_url) },
+                "customer_group": customer_group,
+                "guest_customer_account": guest_account,
+                "requests_per_5_minutes": budget,
             })
         }
     };

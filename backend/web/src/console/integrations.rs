@@ -184,6 +184,13 @@ fn input_from(connection: &Connection) -> ConnectionInput {
         client_id: get("client_id"),
         data_area_id: get("data_area_id"),
         token_url: get("token_url"),
+        customer_group: get("customer_group"),
+        guest_customer_account: get("guest_customer_account"),
+        requests_per_5_minutes: connection
+            .settings
+            .get("requests_per_5_minutes")
+            .and_then(|v| v.as_u64())
+            .map(|n| n.to_string()),
         ..ConnectionInput::default()
     }
 }
