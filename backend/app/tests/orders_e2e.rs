@@ -370,6 +370,57 @@ async fn orders_become_sales_orders_exactly_once_in_the_embedded_default() {
         "the error names the SKU: {error}"
     );
     assert_eq!(emulators.d365_orders().await.len(), before);
+
+    // The D365 app's secret is rotated and its tokens revoked: the pair pauses with the reason,
+    // and the order waits (retrying), neither lost nor dead-lettered.
+    for path in ["auth/rotate-secret", "auth/revoke-tokens"] {
+        let response = emulators
+            .http
+            .post(format!("{}/_sim/{path}", emulators.d365))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}");
+    }
+    let waiting = emulators.place_orders(1).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let tenant = store.list_tenants().await.unwrap()[0].id;
+    let paused = loop {
+        let pairs = store.list_pairs(tenant).await.unwrap();
+        if let Some(pair) = pairs
+            .into_iter()
+            .find(|p| p.status == syncline_store::PairStatus::Paused)
+        {
+            break pair;
+        }
+        assert!(Instant::now() < deadline, "the pair did not pause");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let reason = paused.pause_reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("D365 refused the credentials"),
+        "the reason says what to fix: {reason}"
+    );
+    let page = store
+        .list_runs(
+            tenant,
+            &syncline_store::RunFilter {
+                shopify_ref: emulators.orders_with_ids(&waiting).await[0]["name"]
+                    .as_str()
+                    .map(str::to_owned),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.runs.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![syncline_store::RunStatus::Retrying],
+        "held for the pair, not dead"
+    );
     drop(demo);
 }
 
