@@ -8,14 +8,11 @@
 //!   the pipeline achieves, and that nothing is lost.
 //!
 //! Each in the embedded default and, when `SYNCLINE_BENCH_DATABASE_URL` and
-//! `SYNCLINE_BENCH_REDIS_URL` are set (tests/run.sh sets them), in cluster mode with two
+//! `SYNCLINE_BENCH_REDIS_URL` name an empty PostgreSQL database and a Redis, in cluster mode with two
 //! worker processes. Run: `cargo bench -p syncline --bench pipeline` (`BENCH_ORDERS=n`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark fails loudly.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,42 +21,11 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-const BIN: &str = env!("CARGO_BIN_EXE_syncline");
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{Process, embedded_env, free_port, start_demo, syncline};
+
 const IN_FLIGHT: usize = 64;
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(dir: &Path, env: &[(String, String)], args: &[&str], log: &str) -> Process {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SYNCLINE_LOG", "warn")
-        .env("SYNCLINE_WORKERS", "32")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join(log)).unwrap());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    Process(command.spawn().unwrap())
-}
 
 struct Setup {
     _processes: Vec<Process>,
@@ -69,49 +35,25 @@ struct Setup {
     store: syncline_store::Store,
 }
 
-async fn start(mode: &str, database: Option<&str>, redis: Option<&str>) -> Setup {
+async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
     let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let port = free_port();
-    let mut env = vec![
-        ("SYNCLINE_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
-        (
-            "SYNCLINE_PUBLIC_URL".to_owned(),
-            format!("http://127.0.0.1:{port}"),
-        ),
-        (
-            "SYNCLINE_DATA_DIR".to_owned(),
-            dir.path().join("data").display().to_string(),
-        ),
-    ];
+    let mut env = embedded_env(dir.path(), free_port());
+    env.push(("SYNCLINE_LOG".into(), "warn".into()));
+    env.push(("SYNCLINE_WORKERS".into(), "32".into()));
     if let (Some(database), Some(redis)) = (database, redis) {
         env.push(("DATABASE_URL".into(), database.into()));
         env.push(("REDIS_URL".into(), redis.into()));
     }
-    let mut demo = spawn(
-        dir.path(),
-        &env,
-        &["demo", "--orders-per-second", "0"],
-        "demo.log",
-    );
-    let lines: Vec<String> = BufReader::new(demo.0.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .take_while(|l| !l.starts_with("Ctrl-C"))
-        .collect();
-    let find = |prefix: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("{mode}: demo did not print {prefix}: {lines:?}"))
-            .trim()
-            .to_owned()
-    };
-    let shopify = find("Shopify emulator:");
-    let (base, shop) = shopify.split_once(" (shop ").unwrap();
+    let support::Demo {
+        process: demo,
+        shopify: base,
+        shop,
+        d365,
+    } = start_demo(dir.path(), &env);
     let mut processes = vec![demo];
     if database.is_some() {
         for n in 0..2 {
-            processes.push(spawn(
+            processes.push(syncline(
                 dir.path(),
                 &env,
                 &["serve", "--role", "worker"],
@@ -136,8 +78,8 @@ async fn start(mode: &str, database: Option<&str>, redis: Option<&str>) -> Setup
     };
     Setup {
         _processes: processes,
-        shop_control: format!("{base}/_sim/shops/{}", shop.trim_end_matches(')')),
-        d365: find("D365 emulator:"),
+        shop_control: format!("{base}/_sim/shops/{shop}"),
+        d365,
         http: reqwest::Client::new(),
         store,
     }
@@ -198,12 +140,14 @@ impl Setup {
     }
 
     async fn d365_throttle(&self, requests: u32, window_secs: u64) {
-        self.http
+        let response = self
+            .http
             .put(format!("{}/_sim/throttle", self.d365))
             .json(&json!({ "requests_per_window": requests, "window_secs": window_secs, "max_concurrent": 1000 }))
             .send()
             .await
             .unwrap();
+        assert!(response.status().is_success());
     }
 
     /// Sets the D365 connection's `requests_per_5_minutes`.
@@ -327,7 +271,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn run(mode: &str, database: Option<&str>, redis: Option<&str>, n: usize) {
-    let setup = start(mode, database, redis).await;
+    let setup = start(database, redis).await;
     setup.d365_throttle(100_000_000, 300).await;
     let (template, url, secret) = setup.template().await;
     // The template order itself and the demo shop's seed make the baseline.
@@ -383,7 +327,9 @@ async fn run(mode: &str, database: Option<&str>, redis: Option<&str>, n: usize) 
         .filter(|o| {
             o["CustomersOrderReference"]
                 .as_str()
-                .is_some_and(|r| r.starts_with("#B1"))
+                .and_then(|r| r.strip_prefix("#B"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 1_000_000)
         })
         .map(|o| 2 + o["SalesOrderLines"].as_array().map_or(0, Vec::len))
         .sum();

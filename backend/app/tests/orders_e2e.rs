@@ -7,108 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use syncline_store::testing;
 
-const BIN: &str = env!("CARGO_BIN_EXE_syncline");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Process {
-    fn kill_hard(&mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill_hard();
-    }
-}
-
-fn syncline(dir: &Path, env: &[(String, String)], args: &[&str], log: &str) -> Process {
-    let log = std::fs::File::create(dir.join(log)).unwrap();
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SYNCLINE_LOG", "info,sqlx=warn")
-        .stdout(Stdio::piped())
-        .stderr(log);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    Process(command.spawn().unwrap())
-}
-
-/// What `syncline demo` prints.
-struct Demo {
-    _process: Process,
-    shopify: String,
-    shop: String,
-    d365: String,
-}
-
-fn start_demo(dir: &Path, env: &[(String, String)]) -> Demo {
-    let mut process = syncline(dir, env, &["demo", "--orders-per-second", "0"], "demo.log");
-    let stdout = process.0.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !printed.iter().any(|l: &String| l.starts_with("Ctrl-C")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match receiver.recv_timeout(left) {
-            Ok(line) => printed.push(line),
-            Err(_) => panic!(
-                "the demo did not start: {}",
-                std::fs::read_to_string(dir.join("demo.log")).unwrap_or_default()
-            ),
-        }
-    }
-    let field = |prefix: &str| -> String {
-        printed
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {printed:#?}"))
-            .trim()
-            .to_owned()
-    };
-    assert!(field("Email:").contains('@'));
-    assert!(field("Password:").len() >= 12, "a real password is printed");
-    assert!(field("Console:").ends_with("/console"));
-    let shopify_line = field("Shopify emulator:");
-    let (shopify, shop) = shopify_line.split_once(" (shop ").unwrap();
-    Demo {
-        _process: process,
-        shopify: shopify.to_owned(),
-        shop: shop.trim_end_matches(')').to_owned(),
-        d365: field("D365 emulator:"),
-    }
-}
+mod support;
+use support::{Demo, Process, embedded_env, free_port, start_demo, syncline};
 
 struct Emulators {
     http: reqwest::Client,
@@ -293,20 +200,6 @@ fn assert_exactly_once(shopify: &[Value], d365: &[Value]) {
             assert_eq!(sales_order["Email"], email.as_str(), "{name}");
         }
     }
-}
-
-fn embedded_env(dir: &Path, port: u16) -> Vec<(String, String)> {
-    vec![
-        ("SYNCLINE_LISTEN".into(), format!("127.0.0.1:{port}")),
-        (
-            "SYNCLINE_PUBLIC_URL".into(),
-            format!("http://127.0.0.1:{port}"),
-        ),
-        (
-            "SYNCLINE_DATA_DIR".into(),
-            dir.join("data").display().to_string(),
-        ),
-    ]
 }
 
 #[tokio::test]
