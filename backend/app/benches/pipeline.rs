@@ -36,8 +36,10 @@ struct Setup {
 }
 
 async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
-    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let mut env = embedded_env(dir.path(), free_port());
+    // Kept after the run: the processes' logs are the first place to look at odd figures.
+    let dir = tempfile::tempdir().unwrap().keep();
+    eprintln!("logs in {}", dir.display());
+    let mut env = embedded_env(&dir, free_port());
     env.push(("SYNCLINE_LOG".into(), "warn".into()));
     env.push(("SYNCLINE_WORKERS".into(), "32".into()));
     if let (Some(database), Some(redis)) = (database, redis) {
@@ -49,12 +51,12 @@ async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
         shopify: base,
         shop,
         d365,
-    } = start_demo(dir.path(), &env);
+    } = start_demo(&dir, &env);
     let mut processes = vec![demo];
     if database.is_some() {
         for n in 0..2 {
             processes.push(syncline(
-                dir.path(),
+                &dir,
                 &env,
                 &["serve", "--role", "worker"],
                 &format!("worker-{n}.log"),
@@ -70,7 +72,7 @@ async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
         .unwrap(),
         None => syncline_store::Store::connect(&syncline_store::StoreOptions::Sqlite(
             syncline_store::SqliteSettings {
-                path: dir.path().join("data/syncline.db"),
+                path: dir.join("data/syncline.db"),
             },
         ))
         .await

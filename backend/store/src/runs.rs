@@ -598,7 +598,7 @@ impl Store {
         if !key.starts_with(PENDING) {
             return Ok(LinkClaim::Linked(key));
         }
-        if claimed_at >= now - stale {
+        if claimed_at >= now - stale && self.claim_owner_working(tenant, &key, now).await? {
             return Ok(LinkClaim::Busy);
         }
         let take_over = "UPDATE links SET d365_key = $5, created_at = $6 \
@@ -612,6 +612,25 @@ impl Store {
         } else {
             LinkClaim::Busy
         })
+    }
+
+    /// Whether the run named in a claim is still at work on it: running, with a live lease.
+    /// Claims by anything but a run are trusted until they go stale.
+    async fn claim_owner_working(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(owner) = key
+            .strip_prefix(PENDING)
+            .and_then(|owner| owner.parse::<RunId>().ok())
+        else {
+            return Ok(true);
+        };
+        let sql = "SELECT COUNT(*) FROM runs WHERE tenant_id = $1 AND id = $2 AND status = 'running' AND lease_until >= $3";
+        let working: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).bind(owner).bind(now).fetch_one(pool).await)?;
+        Ok(working > 0)
     }
 
     /// Completes a claim with the D365 key that was found or created.

@@ -401,6 +401,36 @@ async fn the_sweeper_skips_fresh_hand_offs_unless_forced_and_link_claims_admit_o
             LinkClaim::Linked("000002".into()),
             "{backend:?}"
         );
+        // A claim by a run that is no longer at work (not running, or its lease ran out) is
+        // taken over at once; one by a working run is respected.
+        let owner = run.id.to_string();
+        let claim_by_run = |owner: String| async move {
+            store
+                .claim_link(tenant, pair, "customer", "9", &owner, stale)
+                .await
+                .unwrap()
+        };
+        store
+            .claim_run(tenant, run.id, stale)
+            .await
+            .unwrap()
+            .expect("claimable");
+        assert_eq!(claim_by_run(owner.clone()).await, LinkClaim::Claimed);
+        assert_eq!(
+            claim_by_run("someone-else".into()).await,
+            LinkClaim::Busy,
+            "{backend:?}: the owner is running with a live lease"
+        );
+        store
+            .finish_run(tenant, run.id, &outcome(RunStatus::Retrying))
+            .await
+            .unwrap();
+        assert_eq!(
+            claim_by_run("someone-else".into()).await,
+            LinkClaim::Claimed,
+            "{backend:?}: the owner stopped working on it"
+        );
+
         // A released claim lets the next run try at once.
         assert_eq!(
             store

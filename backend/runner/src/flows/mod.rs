@@ -261,7 +261,14 @@ impl FlowEngine {
             tracing::warn!(%limiter_error, "could not share D365's Retry-After with other workers");
         }
         let attempts = u32::try_from(run.attempts).unwrap_or(u32::MAX);
-        let decision = self.options.retry.decide(attempts, &error.failure());
+        let decision = if matches!(error, FlowError::Busy(_)) {
+            // Waiting for another run's claim is not a failure of this one: it never uses up
+            // attempts (a claim whose owner died is taken over, so the wait is bounded).
+            let jitter = Duration::from_millis(rand::random_range(0..1000));
+            Decision::RetryAfter(Duration::from_secs(2) + jitter)
+        } else {
+            self.options.retry.decide(attempts, &error.failure())
+        };
         let class = error.class().to_owned();
         let message = error.to_string();
         let (status, next_attempt_at, text) = match decision {
