@@ -88,6 +88,17 @@ async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
 }
 
 impl Setup {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: impl reqwest::IntoUrl) -> T {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// A real order from the emulated shop (catalogue SKUs only) as the template, the
     /// intake URL and the signing secret.
     async fn template(&self) -> (Value, String, String) {
@@ -102,37 +113,15 @@ impl Setup {
             .await
             .unwrap();
         let id = ids["order_ids"][0].as_str().unwrap().to_owned();
-        let orders: Vec<Value> = self
-            .http
-            .get(format!("{}/orders", self.shop_control))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let orders: Vec<Value> = self.get_json(format!("{}/orders", self.shop_control)).await;
         let order = orders
             .into_iter()
             .find(|o| o["id"].as_u64() == id.parse::<u64>().ok())
             .unwrap();
-        let shop: Value = self
-            .http
-            .get(&self.shop_control)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let shop: Value = self.get_json(&self.shop_control).await;
         let subscriptions: Vec<Value> = self
-            .http
-            .get(format!("{}/subscriptions", self.shop_control))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(format!("{}/subscriptions", self.shop_control))
+            .await;
         let callback = subscriptions[0]["callback_url"]
             .as_str()
             .unwrap()
@@ -315,15 +304,7 @@ async fn run(mode: &str, database: Option<&str>, redis: Option<&str>, n: usize) 
     let elapsed = setup.wait_until(done_before + m as i64).await;
     // F&O counts every operation of a $batch: the lower bound of what the budget served is one
     // lookup plus the header and each line per order (retries after a 429 come on top).
-    let orders: Vec<Value> = setup
-        .http
-        .get(format!("{}/_sim/orders", setup.d365))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders: Vec<Value> = setup.get_json(format!("{}/_sim/orders", setup.d365)).await;
     let operations: usize = orders
         .iter()
         .filter(|o| {
@@ -352,14 +333,8 @@ async fn run(mode: &str, database: Option<&str>, redis: Option<&str>, n: usize) 
 /// How many requests in the D365 emulator's log (the last 10,000) were answered 429.
 async fn d365_throttled(setup: &Setup) -> usize {
     let log: Vec<Value> = setup
-        .http
-        .get(format!("{}/_sim/requests", setup.d365))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(format!("{}/_sim/requests", setup.d365))
+        .await;
     log.iter().filter(|r| r["status"] == 429).count()
 }
 

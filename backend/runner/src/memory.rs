@@ -25,20 +25,20 @@ impl InProcessDispatcher {
         }
     }
 
-    fn pop(&self) -> Option<Job> {
-        let mut queue = self
-            .queue
+    /// A poisoned lock only means a panic elsewhere mid-push; the queue itself is intact.
+    fn queue(&self) -> std::sync::MutexGuard<'_, FairQueue<Job>> {
+        self.queue
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        queue.pop().map(|(_, job)| job)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn pop(&self) -> Option<Job> {
+        self.queue().pop().map(|(_, job)| job)
     }
 
     /// Jobs waiting.
     pub fn len(&self) -> usize {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.queue().len()
     }
 
     /// Whether nothing waits.
@@ -55,13 +55,8 @@ impl Default for InProcessDispatcher {
 
 impl Dispatcher for InProcessDispatcher {
     fn enqueue(&self, job: Job) -> BoxFuture<'_, Result<(), DispatchError>> {
-        {
-            let mut queue = self
-                .queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            queue.push(job.tenant.clone().unwrap_or_default(), job);
-        }
+        self.queue()
+            .push(job.tenant.clone().unwrap_or_default(), job);
         self.ready.notify_one();
         async { Ok(()) }.boxed()
     }

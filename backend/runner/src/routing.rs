@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use syncline_store::{
-    InboxId, InboxStatus, NewRun, PairStatus, Run, Store, StoreError, TenantId, TenantStatus,
+    InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError, TenantId, TenantStatus,
 };
 
 use crate::flows::redact::redact_personal;
@@ -21,11 +21,11 @@ pub fn flow_for_topic(topic: &str) -> Option<&'static str> {
 }
 
 /// The job that makes a worker process a run.
-pub fn run_job(run: &Run) -> Job {
+pub fn run_job(tenant: TenantId, run: RunId) -> Job {
     Job {
         kind: "run".to_owned(),
-        id: run.id.to_string(),
-        tenant: Some(run.tenant_id.to_string()),
+        id: run.to_string(),
+        tenant: Some(tenant.to_string()),
     }
 }
 
@@ -113,7 +113,7 @@ pub async fn route_event(
                 },
             )
             .await?;
-        if created && let Err(error) = dispatcher.enqueue(run_job(&run)).await {
+        if created && let Err(error) = dispatcher.enqueue(run_job(tenant, run.id)).await {
             tracing::warn!(%error, run_id = %run.id, "dispatching a new run failed; the sweeper will hand it out");
         }
         runs.push(run);

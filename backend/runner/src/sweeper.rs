@@ -10,7 +10,8 @@ use std::time::Duration;
 use syncline_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Dispatcher, Job};
+use crate::Dispatcher;
+use crate::routing::run_job;
 
 /// Settings of the sweeper.
 #[derive(Debug, Clone)]
@@ -85,12 +86,7 @@ pub async fn sweep(
         let due = store.due_runs(options.batch, stale, force).await?;
         let count = due.len();
         for (tenant, id) in due {
-            let job = Job {
-                kind: "run".to_owned(),
-                id: id.to_string(),
-                tenant: Some(tenant.to_string()),
-            };
-            if let Err(error) = dispatcher.enqueue(job).await {
+            if let Err(error) = dispatcher.enqueue(run_job(tenant, id)).await {
                 // The row stays due: the next pass after `redispatch_after` tries again.
                 tracing::warn!(%error, "handing a due run to the dispatcher failed");
                 return Ok(handed);

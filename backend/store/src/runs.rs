@@ -147,6 +147,12 @@ impl TryFrom<RunRow> for Run {
 const RUN_COLUMNS: &str = "id, tenant_id, pair_id, inbox_id, flow, status, attempts, mapping_version, shopify_ref, d365_ref, \
                            error, error_class, input_snapshot, output_snapshot, next_attempt_at, created_at, updated_at";
 
+/// A [`RunFilter`] in SQL: `$1` the tenant, `$2`…`$8` the filter's fields in their order.
+const FILTER_WHERE: &str = "tenant_id = $1 \
+    AND ($2 IS NULL OR pair_id = $2) AND ($3 IS NULL OR flow = $3) AND ($4 IS NULL OR status = $4) \
+    AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+    AND ($7 IS NULL OR shopify_ref = $7) AND ($8 IS NULL OR d365_ref = $8)";
+
 /// One attempt of a run.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RunAttempt {
@@ -406,10 +412,7 @@ impl Store {
             None => None,
         };
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1 \
-             AND ($2 IS NULL OR pair_id = $2) AND ($3 IS NULL OR flow = $3) AND ($4 IS NULL OR status = $4) \
-             AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
-             AND ($7 IS NULL OR shopify_ref = $7) AND ($8 IS NULL OR d365_ref = $8) \
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {FILTER_WHERE} \
              AND ($9 IS NULL OR created_at < $9 OR (created_at = $9 AND id < $10)) \
              ORDER BY created_at DESC, id DESC LIMIT $11"
         );
@@ -478,10 +481,8 @@ impl Store {
         let now = Utc::now();
         let sql = format!(
             "UPDATE runs SET status = 'queued', next_attempt_at = NULL, lease_until = NULL, updated_at = $9, dispatched_at = $9 \
-             WHERE id IN (SELECT id FROM runs WHERE tenant_id = $1 AND status IN ('failed', 'dead', 'succeeded') \
-             AND ($2 IS NULL OR pair_id = $2) AND ($3 IS NULL OR flow = $3) AND ($4 IS NULL OR status = $4) \
-             AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
-             AND ($7 IS NULL OR shopify_ref = $7) AND ($8 IS NULL OR d365_ref = $8) ORDER BY created_at LIMIT $10) \
+             WHERE id IN (SELECT id FROM runs WHERE {FILTER_WHERE} AND status IN ('failed', 'dead', 'succeeded') \
+             ORDER BY created_at LIMIT $10) \
              AND tenant_id = $1 RETURNING {RUN_COLUMNS}"
         );
         let rows: Vec<RunRow> = on_pool!(self, pool => {

@@ -200,7 +200,7 @@ impl FlowEngine {
             // due and is offered again after the pause.
             tracing::debug!(run_id = %id, ?penalty, "run deferred: D365 asked for a pause");
             let dispatcher = Arc::clone(&self.dispatcher);
-            let job = crate::routing::run_job(&run);
+            let job = crate::routing::run_job(tenant, id);
             // Offered again right when the pause ends; should this process die first, the
             // sweeper offers it later.
             tokio::spawn(async move {

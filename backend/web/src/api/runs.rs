@@ -415,11 +415,7 @@ async fn page(
 /// Hands a queued run to the dispatcher. A failure is not the caller's: the sweeper hands
 /// queued runs over again, so it is only logged.
 async fn announce(state: &AppState, run: &Run) {
-    let job = syncline_runner::Job {
-        kind: "run".into(),
-        id: run.id.to_string(),
-        tenant: Some(run.tenant_id.to_string()),
-    };
+    let job = syncline_runner::run_job(run.tenant_id, run.id);
     if let Err(error) = state.dispatcher.enqueue(job).await {
         tracing::warn!(%error, tenant_id = %run.tenant_id, pair_id = %run.pair_id, run_id = %run.id,
             "cannot announce a replayed run; the sweeper will dispatch it");
