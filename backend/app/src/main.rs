@@ -106,6 +106,11 @@ enum AdminCommand {
     },
 }
 
+// glibc's allocator spends more time than the mapping engine itself on an
+// order's many small strings; mimalloc roughly halves JSON parsing time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::from_env() {

@@ -10,7 +10,9 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::document::SplitPart;
-use super::expr::{CompiledExpr, ExprLimits, cel_to_json, eval_batch, num_to_cel};
+use super::expr::{
+    CompiledExpr, EvalBatch, EvalGroup, ExprLimits, cel_to_json, eval_batch, num_to_cel,
+};
 use super::source::{Node, Proj, parse};
 use super::value::Val;
 
@@ -641,37 +643,46 @@ pub(crate) fn run<T: Tracer>(
     let mut expr_results: HashMap<(usize, usize), Result<Val<'static>, String>> = HashMap::new();
     if !m.exprs.is_empty() {
         let src = node_to_cel_masked(root, &m.src_mask, &m.proj, 0);
-        let mut jobs = Vec::new();
+        let mut groups = Vec::new();
         let mut keys = Vec::new();
         for e in &m.entities {
-            if !e
+            let expr_rules: Vec<(usize, &CompiledExpr)> = e
                 .rules
                 .iter()
-                .any(|&ri| matches!(m.rules[ri].source, CSource::Expr(_)))
-            {
-                continue;
-            }
-            let its = items(m, e, root);
-            let item_proj = e.each.as_ref().map(|a| proj_at(&m.proj, &a.steps));
-            // One conversion per element, shared (Arc) by every expression rule.
-            let item_vals: Vec<Option<cel::Value>> = its
-                .iter()
-                .map(|it| match (it, item_proj) {
-                    (Some(n), Some(p)) => Some(node_to_cel_masked(n, &e.item_mask, p, 0)),
+                .filter_map(|&ri| match m.rules[ri].source {
+                    CSource::Expr(xi) => Some((ri, &m.exprs[xi])),
                     _ => None,
                 })
                 .collect();
-            for &ri in &e.rules {
-                if let CSource::Expr(xi) = m.rules[ri].source {
-                    for (k, item) in item_vals.iter().enumerate() {
-                        jobs.push(m.exprs[xi].job(src.clone(), item.clone()));
-                        keys.push((ri, k));
-                    }
-                }
+            if expr_rules.is_empty() {
+                continue;
+            }
+            let item_proj = e.each.as_ref().map(|a| proj_at(&m.proj, &a.steps));
+            for (k, it) in items(m, e, root).into_iter().enumerate() {
+                let item = match (it, item_proj) {
+                    (Some(n), Some(p)) => Some(node_to_cel_masked(n, &e.item_mask, p, 0)),
+                    _ => None,
+                };
+                keys.extend(expr_rules.iter().map(|&(ri, _)| (ri, k)));
+                groups.push(EvalGroup {
+                    item,
+                    programs: expr_rules
+                        .iter()
+                        .map(|&(_, x)| Arc::clone(x.program()))
+                        .collect(),
+                });
             }
         }
-        let out =
-            eval_batch(jobs, m.limits.timeout).map_err(|e| ApplyError::Expr(e.to_string()))?;
+        let bounded = m.exprs.iter().all(CompiledExpr::bounded);
+        let out = eval_batch(
+            EvalBatch {
+                src,
+                groups,
+                bounded,
+            },
+            m.limits.timeout,
+        )
+            .map_err(|e| ApplyError::Expr(e.to_string()))?;
         for (k, r) in keys.into_iter().zip(out) {
             expr_results.insert(k, r.map(|v| cel_to_val(&v)));
         }
@@ -1115,7 +1126,9 @@ fn coerce(c: &Coerce, v: Val<'_>) -> Result<Val<'static>, TErr<'static>> {
             let Some(s) = v.as_text() else {
                 return fail(v, "a list or object cannot fill a text field".into());
             };
+            // A string has at least as many bytes as characters: count only when needed.
             if let Some(mx) = max
+                && s.len() > *mx
                 && s.chars().nth(*mx).is_some()
             {
                 let why = format!("longer than the target's {mx} characters (add truncate)");

@@ -3,10 +3,14 @@
 //! Defence in depth: the text is measured (length, bracket nesting, operator
 //! count) before the parser sees it; parsing runs on a thread with a large stack
 //! so a parser recursion cannot take the caller down; only whitelisted functions
-//! compile; evaluation runs on a pool of large-stack threads and the caller waits
-//! at most the time limit. CEL has no loops or recursion, so a runaway evaluation
-//! is bounded anyway; the limit just returns control early, and the worker that
-//! overran is retired rather than reused.
+//! compile. Only comprehensions (`map`, `filter`, `all`, `exists`, …) can make
+//! an evaluation's cost explode (nested over a long list it is cubic), so an
+//! expression that has one runs on a pool of large-stack threads and the caller
+//! waits at most the time limit; the worker that overran is retired rather than
+//! reused. An expression without one costs at most its operator count times the
+//! size of the values it touches, both capped, so it runs on the caller's thread
+//! (on a stack grown on demand by `stacker`, as rustc does) and skips the
+//! thread hand-off, which costs more than the evaluation itself.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -106,12 +110,24 @@ pub struct CompiledExpr {
     source: Arc<str>,
     program: Arc<Program>,
     pub(crate) refs: Vec<(Root, Vec<String>)>,
+    /// No comprehension: the cost is bounded by the limits, no timer needed.
+    bounded: bool,
 }
 
 impl CompiledExpr {
     /// The source text.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Whether the cost is bounded by the limits alone (the expression has no
+    /// comprehension), so it may run on the caller's thread without a timer.
+    pub fn bounded(&self) -> bool {
+        self.bounded
+    }
+
+    pub(crate) fn program(&self) -> &Arc<Program> {
+        &self.program
     }
 }
 
@@ -203,13 +219,15 @@ pub fn compile_expr(source: &str, limits: &ExprLimits) -> Result<CompiledExpr, E
             return Err(ExprError::Forbidden(f.to_owned()));
         }
     }
-    let mut refs = Vec::new();
-    let mut scope = Vec::new();
-    walk(program.expression(), &mut scope, &mut refs, 0)?;
+    let mut walker = Walker::default();
+    stacker::maybe_grow(RED_ZONE, LARGE_STACK, || {
+        walker.walk(program.expression(), 0)
+    })?;
     Ok(CompiledExpr {
         source: source.into(),
         program: Arc::new(program),
-        refs,
+        refs: walker.refs,
+        bounded: !walker.loops,
     })
 }
 
@@ -283,70 +301,70 @@ fn precheck(s: &str, limits: &ExprLimits) -> Result<(), ExprError> {
     Ok(())
 }
 
-/// Collects `src.a.b` / `item.a` chains and rejects unknown variables.
-fn walk(
-    e: &IdedExpr,
-    scope: &mut Vec<String>,
-    refs: &mut Vec<(Root, Vec<String>)>,
-    depth: usize,
-) -> Result<(), ExprError> {
-    if depth > 256 {
-        return Err(ExprError::TooDeep {
-            depth,
-            max: DEFAULT_LIMITS.max_depth,
-        });
-    }
-    if let Some((root, path)) = chain(e) {
-        if scope.iter().any(|s| s == root) {
+/// Collects `src.a.b` / `item.a` chains, rejects unknown variables and notes
+/// whether the expression loops.
+#[derive(Default)]
+struct Walker {
+    scope: Vec<String>,
+    refs: Vec<(Root, Vec<String>)>,
+    loops: bool,
+}
+
+impl Walker {
+    fn walk(&mut self, e: &IdedExpr, depth: usize) -> Result<(), ExprError> {
+        if depth > 256 {
+            return Err(ExprError::TooDeep {
+                depth,
+                max: DEFAULT_LIMITS.max_depth,
+            });
+        }
+        if let Some((root, path)) = chain(e) {
+            if self.scope.iter().any(|s| s == root) {
+                return Ok(());
+            }
+            let r = match root {
+                "src" => Root::Src,
+                "item" => Root::Item,
+                other => return Err(ExprError::UnknownVariable(other.to_owned())),
+            };
+            self.refs.push((r, path));
             return Ok(());
         }
-        let r = match root {
-            "src" => Root::Src,
-            "item" => Root::Item,
-            other => return Err(ExprError::UnknownVariable(other.to_owned())),
-        };
-        refs.push((r, path));
-        return Ok(());
-    }
-    match &e.expr {
-        Expr::Select(s) => walk(&s.operand, scope, refs, depth + 1),
-        Expr::Call(c) => {
-            if let Some(t) = &c.target {
-                walk(t, scope, refs, depth + 1)?;
+        match &e.expr {
+            Expr::Select(s) => self.walk(&s.operand, depth + 1),
+            Expr::Call(c) => {
+                if let Some(t) = &c.target {
+                    self.walk(t, depth + 1)?;
+                }
+                c.args.iter().try_for_each(|a| self.walk(a, depth + 1))
             }
-            for a in &c.args {
-                walk(a, scope, refs, depth + 1)?;
+            Expr::Comprehension(c) => {
+                self.loops = true;
+                self.walk(&c.iter_range, depth + 1)?;
+                self.walk(&c.accu_init, depth + 1)?;
+                let n = self.scope.len();
+                self.scope.push(c.iter_var.clone());
+                if let Some(v) = &c.iter_var2 {
+                    self.scope.push(v.clone());
+                }
+                self.scope.push(c.accu_var.clone());
+                self.walk(&c.loop_cond, depth + 1)?;
+                self.walk(&c.loop_step, depth + 1)?;
+                self.walk(&c.result, depth + 1)?;
+                self.scope.truncate(n);
+                Ok(())
             }
-            Ok(())
+            Expr::List(l) => l.elements.iter().try_for_each(|x| self.walk(x, depth + 1)),
+            Expr::Map(m) => m.entries.iter().try_for_each(|en| match &en.expr {
+                EntryExpr::MapEntry(me) => {
+                    self.walk(&me.key, depth + 1)?;
+                    self.walk(&me.value, depth + 1)
+                }
+                EntryExpr::StructField(sf) => self.walk(&sf.value, depth + 1),
+            }),
+            Expr::Struct(_) => Err(ExprError::Forbidden("message construction".into())),
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Ok(()),
         }
-        Expr::Comprehension(c) => {
-            walk(&c.iter_range, scope, refs, depth + 1)?;
-            walk(&c.accu_init, scope, refs, depth + 1)?;
-            let n = scope.len();
-            scope.push(c.iter_var.clone());
-            if let Some(v) = &c.iter_var2 {
-                scope.push(v.clone());
-            }
-            scope.push(c.accu_var.clone());
-            walk(&c.loop_cond, scope, refs, depth + 1)?;
-            walk(&c.loop_step, scope, refs, depth + 1)?;
-            walk(&c.result, scope, refs, depth + 1)?;
-            scope.truncate(n);
-            Ok(())
-        }
-        Expr::List(l) => l
-            .elements
-            .iter()
-            .try_for_each(|x| walk(x, scope, refs, depth + 1)),
-        Expr::Map(m) => m.entries.iter().try_for_each(|en| match &en.expr {
-            EntryExpr::MapEntry(me) => {
-                walk(&me.key, scope, refs, depth + 1)?;
-                walk(&me.value, scope, refs, depth + 1)
-            }
-            EntryExpr::StructField(sf) => walk(&sf.value, scope, refs, depth + 1),
-        }),
-        Expr::Struct(_) => Err(ExprError::Forbidden("message construction".into())),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Ok(()),
     }
 }
 
@@ -369,15 +387,25 @@ fn chain(e: &IdedExpr) -> Option<(&str, Vec<String>)> {
     }
 }
 
-/// Variables of one evaluation.
-pub(crate) struct EvalJob {
-    pub program: Arc<Program>,
+/// The expressions of one document: `src` is bound once, each item once, and
+/// every expression of a group runs against its item. Binding converts the
+/// value into the interpreter's own representation, which costs more than most
+/// evaluations, so it is never repeated per expression.
+pub(crate) struct EvalBatch {
     pub src: Value,
+    pub groups: Vec<EvalGroup>,
+    /// No expression loops (see [`CompiledExpr::bounded`]).
+    pub bounded: bool,
+}
+
+/// Expressions evaluated against one item (or none, for header rules).
+pub(crate) struct EvalGroup {
     pub item: Option<Value>,
+    pub programs: Vec<Arc<Program>>,
 }
 
 type Reply = Vec<Result<Value, String>>;
-type Worker = mpsc::Sender<(Vec<EvalJob>, mpsc::SyncSender<Reply>)>;
+type Worker = mpsc::Sender<(EvalBatch, mpsc::SyncSender<Reply>)>;
 
 struct Pool {
     idle: Mutex<Vec<Worker>>,
@@ -397,7 +425,7 @@ fn spawn_worker() -> Result<Worker, ExprError> {
     if p.live.load(Ordering::Relaxed) >= MAX_WORKERS {
         return Err(ExprError::Unavailable);
     }
-    let (tx, rx) = mpsc::channel::<(Vec<EvalJob>, mpsc::SyncSender<Reply>)>();
+    let (tx, rx) = mpsc::channel::<(EvalBatch, mpsc::SyncSender<Reply>)>();
     let live = Arc::clone(&p.live);
     live.fetch_add(1, Ordering::Relaxed);
     let spawned = std::thread::Builder::new()
@@ -405,18 +433,8 @@ fn spawn_worker() -> Result<Worker, ExprError> {
         .stack_size(LARGE_STACK)
         .spawn(move || {
             let root = helpers::context();
-            while let Ok((jobs, reply)) = rx.recv() {
-                let out = jobs
-                    .iter()
-                    .map(|j| {
-                        let mut ctx = root.new_inner_scope();
-                        ctx.add_variable_from_value("src", j.src.clone());
-                        if let Some(it) = &j.item {
-                            ctx.add_variable_from_value("item", it.clone());
-                        }
-                        j.program.execute(&ctx).map_err(|e| e.to_string())
-                    })
-                    .collect();
+            while let Ok((batch, reply)) = rx.recv() {
+                let out = execute_all(&root, &batch);
                 // The caller may have given up (timeout); nothing to do then.
                 let _ = reply.send(out);
             }
@@ -431,13 +449,45 @@ fn spawn_worker() -> Result<Worker, ExprError> {
     }
 }
 
-/// Evaluates a batch of expressions on an evaluator thread within `timeout`.
+fn execute_all(root: &Context<'static, 'static>, batch: &EvalBatch) -> Reply {
+    let mut with_src = root.new_inner_scope();
+    with_src.add_variable_from_value("src", batch.src.clone());
+    let mut out = Vec::new();
+    for group in &batch.groups {
+        let mut ctx = with_src.new_inner_scope();
+        if let Some(item) = &group.item {
+            ctx.add_variable_from_value("item", item.clone());
+        }
+        out.extend(
+            group
+                .programs
+                .iter()
+                .map(|p| p.execute(&ctx).map_err(|e| e.to_string())),
+        );
+    }
+    out
+}
+
+/// Stack left before `stacker` switches to a fresh segment of `LARGE_STACK`.
+const RED_ZONE: usize = 256 * 1024;
+
+/// Evaluates a batch of expressions within `timeout`: on the caller's thread
+/// when none of them loops, otherwise on an evaluator thread. The results come
+/// group by group, in each group's expression order.
 pub(crate) fn eval_batch(
-    jobs: Vec<EvalJob>,
+    batch: EvalBatch,
     timeout: Duration,
 ) -> Result<Vec<Result<Value, String>>, ExprError> {
-    if jobs.is_empty() {
+    if batch.groups.iter().all(|g| g.programs.is_empty()) {
         return Ok(Vec::new());
+    }
+    if batch.bounded {
+        thread_local! {
+            static ROOT: Context<'static, 'static> = helpers::context();
+        }
+        return Ok(stacker::maybe_grow(RED_ZONE, LARGE_STACK, || {
+            ROOT.with(|root| execute_all(root, &batch))
+        }));
     }
     let p = pool();
     let worker = match p.idle.lock().ok().and_then(|mut v| v.pop()) {
@@ -445,7 +495,7 @@ pub(crate) fn eval_batch(
         None => spawn_worker()?,
     };
     let (rtx, rrx) = mpsc::sync_channel(1);
-    if worker.send((jobs, rtx)).is_err() {
+    if worker.send((batch, rtx)).is_err() {
         return Err(ExprError::Unavailable);
     }
     match rrx.recv_timeout(timeout) {
@@ -464,14 +514,6 @@ pub(crate) fn eval_batch(
 }
 
 impl CompiledExpr {
-    pub(crate) fn job(&self, src: Value, item: Option<Value>) -> EvalJob {
-        EvalJob {
-            program: Arc::clone(&self.program),
-            src,
-            item,
-        }
-    }
-
     /// Evaluates once with JSON variables (for tests and the console's "try it").
     pub fn eval_json(
         &self,
@@ -479,8 +521,15 @@ impl CompiledExpr {
         item: Option<&serde_json::Value>,
         limits: &ExprLimits,
     ) -> Result<serde_json::Value, ExprError> {
-        let job = self.job(json_to_cel(src, 0), item.map(|i| json_to_cel(i, 0)));
-        let mut out = eval_batch(vec![job], limits.timeout)?;
+        let batch = EvalBatch {
+            src: json_to_cel(src, 0),
+            groups: vec![EvalGroup {
+                item: item.map(|i| json_to_cel(i, 0)),
+                programs: vec![Arc::clone(&self.program)],
+            }],
+            bounded: self.bounded,
+        };
+        let mut out = eval_batch(batch, limits.timeout)?;
         match out.pop() {
             Some(Ok(v)) => Ok(cel_to_json(&v, 0)),
             Some(Err(e)) => Err(ExprError::Eval(e)),
@@ -771,6 +820,28 @@ mod tests {
         assert!(compile_expr(&chain, &DEFAULT_LIMITS).is_err());
         let brackets = "[".repeat(2000);
         assert!(compile_expr(&brackets, &DEFAULT_LIMITS).is_err());
+    }
+
+    #[test]
+    fn expressions_at_the_limits_evaluate_on_a_small_caller_stack() {
+        // A left-deep chain of the most operators allowed and the deepest nesting
+        // allowed: the inline path must grow the stack rather than overflow it.
+        let chain = "1 + ".repeat(190) + "1";
+        let nested = format!("{}src.a{}", "upper(".repeat(20), ")".repeat(20));
+        let out = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let a = compile_expr(&chain, &DEFAULT_LIMITS)
+                    .and_then(|e| e.eval_json(&json!({}), None, &DEFAULT_LIMITS));
+                let b = compile_expr(&nested, &DEFAULT_LIMITS)
+                    .and_then(|e| e.eval_json(&json!({"a": "x"}), None, &DEFAULT_LIMITS));
+                (a, b)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(out.0, Ok(json!(191)));
+        assert_eq!(out.1, Ok(json!("X")));
     }
 
     #[test]

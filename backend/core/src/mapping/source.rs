@@ -16,7 +16,8 @@ pub(crate) struct Proj {
     pub children: Vec<Proj>,
     /// Keep every field (an expression reads the whole object), by name.
     pub keep_all: bool,
-    /// `(name, slot)` sorted by name, for the parser.
+    /// `(name, slot)` sorted by length then name, for the parser: most probes
+    /// are then settled by comparing lengths, without touching the bytes.
     sorted: Vec<(Box<str>, usize)>,
 }
 
@@ -39,7 +40,7 @@ impl Proj {
             .enumerate()
             .map(|(i, k)| (k.clone(), i))
             .collect();
-        self.sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        self.sorted.sort_by(|a, b| by_len_then_bytes(&a.0, &b.0));
         for c in &mut self.children {
             c.finish();
         }
@@ -53,11 +54,15 @@ impl Proj {
                 .map(|(_, i)| *i)
         } else {
             self.sorted
-                .binary_search_by(|(k, _)| (**k).cmp(key))
+                .binary_search_by(|(k, _)| by_len_then_bytes(k, key))
                 .ok()
                 .map(|i| self.sorted[i].1)
         }
     }
+}
+
+fn by_len_then_bytes(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// A parsed (projected) JSON value.
