@@ -88,6 +88,23 @@ impl Flow {
         }
     }
 
+    /// A real public Shopify payload the flow reads, for previews before any event arrived
+    /// (flows that read from D365 have none).
+    pub fn sample_json(self) -> Option<&'static str> {
+        match self {
+            Flow::Orders => Some(include_str!(
+                "../tests/fixtures/shopify/shopify_webhook_orders_create_2026-07.json"
+            )),
+            Flow::Customers => Some(include_str!(
+                "../tests/fixtures/shopify/shopify_webhook_customers_create_2026-07.json"
+            )),
+            Flow::Refunds => Some(include_str!(
+                "../tests/fixtures/shopify/shopify_webhook_refunds_create_2026-07_abridged.json"
+            )),
+            _ => None,
+        }
+    }
+
     /// The default mapping document.
     pub fn default_template(self) -> Result<MappingDocument, TemplateError> {
         serde_json::from_str(self.template_json()).map_err(|e| TemplateError::Invalid {
@@ -151,8 +168,11 @@ impl Flow {
 
     /// Compiles the default template against the flow's standard schemas.
     pub fn compile_default(self) -> Result<CompiledMapping, TemplateError> {
-        let doc = self.default_template()?;
-        compile(&doc, &self.source_schema()?, &self.target_schema()?)
-            .map_err(TemplateError::Compile)
+        self.compile_document(&self.default_template()?)
+    }
+
+    /// Compiles a tenant's document against the flow's standard schemas.
+    pub fn compile_document(self, doc: &MappingDocument) -> Result<CompiledMapping, TemplateError> {
+        compile(doc, &self.source_schema()?, &self.target_schema()?).map_err(TemplateError::Compile)
     }
 }

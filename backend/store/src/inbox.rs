@@ -209,6 +209,23 @@ impl Store {
         rows.into_iter().map(InboxEvent::try_from).collect()
     }
 
+    /// The newest event of a connection whose topic starts with `topic_prefix` (the mapper
+    /// previews against it).
+    pub async fn latest_inbox_event(
+        &self,
+        tenant: TenantId,
+        connection: ConnectionId,
+        topic_prefix: &str,
+    ) -> Result<Option<InboxEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox WHERE tenant_id = $1 AND connection_id = $2 AND topic LIKE $3 \
+             ORDER BY received_at DESC, id DESC LIMIT 1"
+        );
+        let pattern = format!("{}%", topic_prefix.replace(['%', '_'], ""));
+        let row: Option<InboxRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(connection).bind(&pattern).fetch_optional(pool).await)?;
+        row.map(InboxEvent::try_from).transpose()
+    }
+
     /// A connection found by id alone, for the webhook intake: Shopify knows only the
     /// connection's URL. The signature check that follows is what authenticates the call.
     pub async fn connection_for_webhook(

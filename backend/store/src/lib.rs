@@ -11,6 +11,7 @@ pub mod crypto;
 mod error;
 mod ids;
 mod inbox;
+mod mappings;
 mod pool;
 mod runs;
 mod secrets;
@@ -31,6 +32,7 @@ pub use ids::{
     ActionTokenId, ApiKeyId, ConnectionId, InboxId, PairId, RunId, SessionId, TenantId, UserId,
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
+pub use mappings::{MappingDraft, MappingVersion};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
 pub use runs::{LinkClaim, NewRun, Run, RunAttempt, RunFilter, RunOutcome, RunPage, RunStatus};
 pub use secrets::{RotationFailure, RotationReport, SecretId, SecretMeta};

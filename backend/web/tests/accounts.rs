@@ -497,6 +497,7 @@ async fn fixtures_for(app: &TestApp, b: &Team, b_key_id: &str) -> BTreeMap<&'sta
         ("connection_id", shop.id.to_string()),
         ("pair_id", pair.id.to_string()),
         ("run_id", run.to_string()),
+        ("flow", "orders".to_owned()),
     ])
 }
 

@@ -682,7 +682,7 @@ pub(crate) fn run<T: Tracer>(
             },
             m.limits.timeout,
         )
-            .map_err(|e| ApplyError::Expr(e.to_string()))?;
+        .map_err(|e| ApplyError::Expr(e.to_string()))?;
         for (k, r) in keys.into_iter().zip(out) {
             expr_results.insert(k, r.map(|v| cel_to_val(&v)));
         }

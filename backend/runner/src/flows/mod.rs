@@ -6,6 +6,7 @@ mod clients;
 mod orders;
 pub(crate) mod redact;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +18,8 @@ use syncline_core::templates::Flow;
 use syncline_d365::batch::{Batch, BatchResponse};
 use syncline_d365::{D365Error, ODataClient, Query};
 use syncline_store::{
-    NewAuditEntry, PairStatus, Run, RunId, RunOutcome, RunStatus, Store, StoreError, TenantId,
-    TenantStatus,
+    NewAuditEntry, PairId, PairStatus, Run, RunId, RunOutcome, RunStatus, Store, StoreError,
+    TenantId, TenantStatus,
 };
 
 pub use clients::{D365Clients, d365_config, secret_name};
@@ -142,10 +143,18 @@ pub struct FlowEngine {
     options: FlowOptions,
     d365: D365Clients,
     orders_mapping: Arc<CompiledMapping>,
+    /// Compiled published mappings by (pair, flow): the version tells when to recompile.
+    published: std::sync::Mutex<HashMap<(PairId, String), (i64, Arc<CompiledMapping>)>>,
 }
 
 /// The version name runs record while the pair uses the built-in template.
 const DEFAULT_MAPPING_VERSION: &str = "default";
+
+/// The mapping a run applies, and the version label it records.
+pub(crate) struct ActiveMapping {
+    pub compiled: Arc<CompiledMapping>,
+    pub label: String,
+}
 
 impl FlowEngine {
     /// An engine over the store, dispatching follow-up work through `dispatcher`.
@@ -163,7 +172,54 @@ impl FlowEngine {
             options,
             d365: D365Clients::default(),
             orders_mapping,
+            published: std::sync::Mutex::default(),
         })
+    }
+
+    /// The pair's published mapping of a flow, or the default template when none was published.
+    async fn mapping_for(
+        &self,
+        pair: &syncline_store::Pair,
+        flow: Flow,
+    ) -> Result<ActiveMapping, FlowError> {
+        let tenant = pair.tenant_id;
+        let Some(version) = self
+            .store
+            .published_mapping_number(tenant, pair.id, flow.name())
+            .await?
+        else {
+            return Ok(ActiveMapping {
+                compiled: Arc::clone(&self.orders_mapping),
+                label: DEFAULT_MAPPING_VERSION.to_owned(),
+            });
+        };
+        let key = (pair.id, flow.name().to_owned());
+        let cached = self.published.lock().ok().and_then(|cache| {
+            cache
+                .get(&key)
+                .filter(|(v, _)| *v == version)
+                .map(|(_, m)| Arc::clone(m))
+        });
+        let label = format!("v{version}");
+        if let Some(compiled) = cached {
+            return Ok(ActiveMapping { compiled, label });
+        }
+        let published = self
+            .store
+            .mapping_version(tenant, pair.id, flow.name(), version)
+            .await?
+            .ok_or_else(|| FlowError::Permanent(format!("mapping {label} disappeared")))?;
+        let compiled = compile_document(flow, &published.document)
+            .map(Arc::new)
+            .map_err(|why| {
+                FlowError::Permanent(format!(
+                    "the published mapping {label} does not compile: {why}"
+                ))
+            })?;
+        if let Ok(mut cache) = self.published.lock() {
+            cache.insert(key, (version, Arc::clone(&compiled)));
+        }
+        Ok(ActiveMapping { compiled, label })
     }
 
     /// Processes one run: claims it, runs its flow, records the outcome.
@@ -216,11 +272,20 @@ impl FlowEngine {
         let Some(run) = self.store.claim_run(tenant, id, lease).await? else {
             return Ok(());
         };
-        let result = match run.flow.as_str() {
-            "orders" => orders::process(self, &run, &pair).await,
-            other => Err(FlowError::Permanent(format!("no flow named {other}"))),
+        let (result, label) = match run.flow.as_str() {
+            "orders" => match self.mapping_for(&pair, Flow::Orders).await {
+                Ok(mapping) => (
+                    orders::process(self, &run, &pair, &mapping).await,
+                    Some(mapping.label),
+                ),
+                Err(error) => (Err(error), None),
+            },
+            other => (
+                Err(FlowError::Permanent(format!("no flow named {other}"))),
+                None,
+            ),
         };
-        let outcome = self.outcome(&run, &pair, result).await;
+        let outcome = self.outcome(&run, &pair, result, label).await;
         self.store.finish_run(tenant, run.id, &outcome).await?;
         Ok(())
     }
@@ -230,6 +295,7 @@ impl FlowEngine {
         run: &Run,
         pair: &syncline_store::Pair,
         result: Result<FlowSuccess, FlowError>,
+        mapping_version: Option<String>,
     ) -> RunOutcome {
         let error = match result {
             Ok(success) => {
@@ -244,7 +310,7 @@ impl FlowEngine {
                         "note": success.note,
                         "records": redact::redact_personal(&success.output),
                     })),
-                    mapping_version: Some(DEFAULT_MAPPING_VERSION.to_owned()),
+                    mapping_version,
                 };
             }
             Err(error) => error,
@@ -310,7 +376,7 @@ impl FlowEngine {
             error_class: Some(class),
             d365_ref: None,
             output_snapshot: None,
-            mapping_version: Some(DEFAULT_MAPPING_VERSION.to_owned()),
+            mapping_version,
         }
     }
 
@@ -502,4 +568,18 @@ impl JobHandler for FlowEngine {
         }
         .boxed()
     }
+}
+
+/// Compiles a stored mapping document against the flow's schemas; the reasons joined.
+fn compile_document(flow: Flow, document: &Value) -> Result<CompiledMapping, String> {
+    let doc: syncline_core::mapping::MappingDocument = serde_json::from_value(document.clone())
+        .map_err(|e| format!("not a mapping document: {e}"))?;
+    flow.compile_document(&doc).map_err(|error| match error {
+        syncline_core::templates::TemplateError::Compile(errors) => errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    })
 }

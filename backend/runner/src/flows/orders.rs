@@ -24,7 +24,7 @@ use syncline_d365::{ODataClient, Query};
 use syncline_shopify::payload::ShopifyOrder;
 use syncline_store::{Connection, LinkClaim, Pair, Run};
 
-use super::{D365Session, FlowEngine, FlowError, FlowSuccess};
+use super::{ActiveMapping, D365Session, FlowEngine, FlowError, FlowSuccess};
 
 /// Link entity of sales orders (key: the Shopify order id).
 const ORDER_LINK: &str = "sales_order";
@@ -53,6 +53,7 @@ pub(super) async fn process(
     engine: &FlowEngine,
     run: &Run,
     pair: &Pair,
+    mapping: &ActiveMapping,
 ) -> Result<FlowSuccess, FlowError> {
     let store = &engine.store;
     let tenant = run.tenant_id;
@@ -71,6 +72,7 @@ pub(super) async fn process(
     let session = engine.d365_session(&d365).await?;
     let order_flow = OrderFlow {
         engine,
+        mapping,
         run,
         pair,
         d365: &d365,
@@ -91,6 +93,7 @@ pub(super) async fn process(
 
 struct OrderFlow<'a> {
     engine: &'a FlowEngine,
+    mapping: &'a ActiveMapping,
     run: &'a Run,
     pair: &'a Pair,
     d365: &'a Connection,
@@ -277,8 +280,9 @@ impl OrderFlow<'_> {
                 json!({ "customer_account": account, "pair": self.pair.name }),
             );
         }
-        let output = apply_value(&self.engine.orders_mapping, &source)
-            .map_err(|e| FlowError::Permanent(format!("mapping failed: {e}")))?;
+        let output = apply_value(&self.mapping.compiled, &source).map_err(|e| {
+            FlowError::Permanent(format!("mapping {} failed: {e}", self.mapping.label))
+        })?;
         let header = output
             .records("SalesOrderHeadersV2")
             .into_iter()

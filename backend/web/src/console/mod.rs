@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod forms;
 mod integrations;
+mod mapper;
 mod settings;
 
 use askama::Template;
@@ -85,6 +86,34 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (
             "/console/pairs/{pair_id}/pause",
             post(integrations::pause_pair),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}",
+            get(mapper::mapper_page),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}/preview",
+            post(mapper::preview_draft),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}/draft",
+            post(mapper::save_draft),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}/publish",
+            post(mapper::publish),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}/rollback",
+            post(mapper::rollback),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}/discard",
+            post(mapper::discard),
+        ),
+        (
+            "/console/pairs/{pair_id}/mappings/{flow}/diff",
+            get(mapper::diff_page),
         ),
         ("/console/settings/members", get(settings::members_page)),
         ("/console/settings/invitations", post(settings::invite)),
