@@ -438,6 +438,8 @@ struct PairPage {
     flows: Vec<&'static str>,
     notice: String,
     error: String,
+    /// The Shopify side is an emulator shop this server can place test orders in.
+    test_orders: bool,
 }
 
 fn pair_id(raw: &str) -> Result<PairId, AppError> {
@@ -461,13 +463,13 @@ async fn pair_view(
         .map_err(|e| page_err(e.into()))?
         .ok_or_else(|| page_err(AppError::NotFound))?;
     let name_of = |connection: Option<Connection>| connection.map(|c| c.name).unwrap_or_default();
-    let shopify_name = name_of(
-        state
-            .store
-            .connection(tenant, pair.shopify_connection_id)
-            .await
-            .map_err(|e| page_err(e.into()))?,
-    );
+    let shopify = state
+        .store
+        .connection(tenant, pair.shopify_connection_id)
+        .await
+        .map_err(|e| page_err(e.into()))?;
+    let test_orders = state.sandbox.is_some() && shopify.as_ref().is_some_and(|c| c.sandbox);
+    let shopify_name = name_of(shopify);
     let d365_name = name_of(
         state
             .store
@@ -490,6 +492,7 @@ async fn pair_view(
         flows: FLOWS.iter().map(|(f, _)| *f).collect(),
         notice,
         error,
+        test_orders,
     };
     Ok((status, page).into_response())
 }
@@ -599,6 +602,55 @@ pub(crate) async fn activate_pair(
         "Active: Shopify webhooks are registered.",
     )
     .await
+}
+
+/// `POST /console/pairs/{pair_id}/test-order`: the sandbox shop places an order, which reaches
+/// Syncline the way a real one does (a signed `orders/create` webhook).
+pub(crate) async fn place_test_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(actor, _): CsrfForm<Empty>,
+) -> PageResult {
+    let id = pair_id(&id).map_err(page_err)?;
+    let placed: Result<u64, AppError> = async {
+        let tenant = actor.require(Permission::Operate)?.tenant.id;
+        let pair = state.store.pair(tenant, id).await?.ok_or(AppError::NotFound)?;
+        let shopify = state
+            .store
+            .connection(tenant, pair.shopify_connection_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let sandbox = match (&state.sandbox, shopify.sandbox) {
+            (Some(sandbox), true) => sandbox,
+            _ => {
+                return Err(AppError::Conflict(
+                    "Test orders need a sandbox Shopify connection: place a real order in your store instead."
+                        .into(),
+                ));
+            }
+        };
+        sandbox
+            .place_test_order(tenant)
+            .await
+            .map_err(AppError::Upstream)
+    }
+    .await;
+    let (notice, error) = match placed {
+        Ok(order) => (
+            format!(
+                "Test order {order} placed in the sandbox shop: it arrives as a webhook and shows under Runs in a moment."
+            ),
+            String::new(),
+        ),
+        Err(AppError::Conflict(message) | AppError::Upstream(message)) => (String::new(), message),
+        Err(other) => return Err(page_err(other)),
+    };
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    pair_view(&state, &actor, id, status, notice, error).await
 }
 
 #[derive(Debug, Deserialize)]

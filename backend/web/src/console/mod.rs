@@ -88,6 +88,10 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(integrations::pause_pair),
         ),
         (
+            "/console/pairs/{pair_id}/test-order",
+            post(integrations::place_test_order),
+        ),
+        (
             "/console/pairs/{pair_id}/mappings/{flow}",
             get(mapper::mapper_page),
         ),

@@ -73,6 +73,25 @@ impl Sandbox for BuiltInSandbox {
         .boxed()
     }
 
+    fn place_test_order(&self, tenant: TenantId) -> BoxFuture<'_, Result<u64, String>> {
+        async move {
+            // Only catalogue SKUs, so the order can go through: a test order is for seeing
+            // the integration work, not for seeing an unknown-SKU error.
+            let spec = syncline_sim::shopify::TrafficSpec {
+                custom_line_probability: 0.0,
+                ..Default::default()
+            };
+            self.emulators
+                .shopify
+                .generate_orders_with(&shop_name(tenant), 1, &spec)
+                .map_err(|e| format!("the Shopify emulator refused the order: {e}"))?
+                .first()
+                .copied()
+                .ok_or_else(|| "the Shopify emulator placed no order".to_owned())
+        }
+        .boxed()
+    }
+
     fn d365(&self) -> BoxFuture<'_, Result<SandboxD365, String>> {
         async move {
             let info = self.emulators.d365.info();

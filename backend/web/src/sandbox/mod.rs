@@ -51,6 +51,9 @@ pub trait Sandbox: Send + Sync + 'static {
     fn shopify(&self, tenant: TenantId) -> BoxFuture<'_, Result<SandboxShopify, String>>;
     /// The D365 emulator environment.
     fn d365(&self) -> BoxFuture<'_, Result<SandboxD365, String>>;
+    /// Places an order in the tenant's emulator shop, which then delivers `orders/create` to
+    /// every subscribed webhook like Shopify would; answers the Shopify order id.
+    fn place_test_order(&self, tenant: TenantId) -> BoxFuture<'_, Result<u64, String>>;
 }
 
 /// Creates one sandbox Shopify and one sandbox D365 connection for the actor's tenant.
