@@ -144,11 +144,14 @@ pub struct FlowEngine {
     d365: D365Clients,
     orders_mapping: Arc<CompiledMapping>,
     /// Compiled published mappings by (pair, flow): the version tells when to recompile.
-    published: std::sync::Mutex<HashMap<(PairId, String), (i64, Arc<CompiledMapping>)>>,
+    published: std::sync::Mutex<HashMap<(PairId, String), PublishedMapping>>,
 }
 
 /// The version name runs record while the pair uses the built-in template.
 const DEFAULT_MAPPING_VERSION: &str = "default";
+
+/// A published version number and its compiled form.
+type PublishedMapping = (i64, Arc<CompiledMapping>);
 
 /// The mapping a run applies, and the version label it records.
 pub(crate) struct ActiveMapping {
