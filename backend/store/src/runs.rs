@@ -515,10 +515,12 @@ impl Store {
             what: "run cursor",
             detail: cursor.to_owned(),
         })?;
-        // Oldest first from the cursor, so LIMIT keeps the runs nearest to it.
+        // Oldest first from the cursor, so LIMIT keeps the runs nearest to it. The cursor holds
+        // microseconds while SQLite keeps nanoseconds, so its own run can compare as newer than
+        // the cursor: it is excluded by id.
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE {FILTER_WHERE} \
-             AND (created_at > $9 OR (created_at = $9 AND id > $10)) \
+             AND (created_at > $9 OR (created_at = $9 AND id > $10)) AND id <> $10 \
              ORDER BY created_at ASC, id ASC LIMIT $11"
         );
         let limit = limit.clamp(1, 500);
