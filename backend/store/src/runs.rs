@@ -560,7 +560,11 @@ impl Store {
     }
 
     /// How many of the tenant's runs match `filter` (what a bulk replay would consider).
-    pub async fn count_runs(&self, tenant: TenantId, filter: &RunFilter) -> Result<i64, StoreError> {
+    pub async fn count_runs(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+    ) -> Result<i64, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM runs WHERE {FILTER_WHERE}");
         let count: i64 = on_pool!(self, pool => {
             sqlx::query_scalar(&sql)
@@ -610,7 +614,14 @@ impl Store {
         let pairs = rows
             .into_iter()
             .map(
-                |(pair_id, events_today, succeeded_today, failed_today, backlog, last_success_at)| {
+                |(
+                    pair_id,
+                    events_today,
+                    succeeded_today,
+                    failed_today,
+                    backlog,
+                    last_success_at,
+                )| {
                     PairActivity {
                         pair_id,
                         events_today,
@@ -665,9 +676,7 @@ impl Store {
             match status {
                 RunStatus::Succeeded => hour.succeeded += count,
                 RunStatus::Failed | RunStatus::Dead => hour.failed += count,
-                RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => {
-                    hour.other += count
-                }
+                RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => hour.other += count,
             }
         }
         Ok(RunActivity { pairs, hours })

@@ -456,7 +456,11 @@ async fn the_sweeper_skips_fresh_hand_offs_unless_forced_and_link_claims_admit_o
 /// A run for a new event, driven to `status` the way a worker would.
 async fn run_in(
     store: &Store,
-    (tenant, pair, connection): (TenantId, syncline_store::PairId, syncline_store::ConnectionId),
+    (tenant, pair, connection): (
+        TenantId,
+        syncline_store::PairId,
+        syncline_store::ConnectionId,
+    ),
     order: &str,
     status: RunStatus,
 ) -> syncline_store::RunId {
@@ -548,7 +552,11 @@ async fn activity_is_counted_per_pair_and_per_hour_and_pages_go_both_ways() {
         );
         assert!(pair.last_success_at.is_some(), "{backend:?}");
         let (error_run, error, _) = pair.last_error.clone().unwrap();
-        assert_eq!((error_run, error.as_str()), (ids[3], "#4 broke"), "{backend:?}");
+        assert_eq!(
+            (error_run, error.as_str()),
+            (ids[3], "#4 broke"),
+            "{backend:?}"
+        );
         let last = activity.hours.last().unwrap();
         assert_eq!(
             (last.succeeded, last.failed, last.other),
@@ -595,7 +603,8 @@ async fn activity_is_counted_per_pair_and_per_hour_and_pages_go_both_ways() {
             .list_newer_runs(a.0, &filter, third.prev_cursor.as_deref().unwrap(), 2)
             .await
             .unwrap();
-        let id_list = |page: &syncline_store::RunPage| -> Vec<_> { page.runs.iter().map(|r| r.id).collect() };
+        let id_list =
+            |page: &syncline_store::RunPage| -> Vec<_> { page.runs.iter().map(|r| r.id).collect() };
         assert_eq!(id_list(&back), id_list(&second), "{backend:?}");
         assert!(back.prev_cursor.is_some());
         let top = store
