@@ -745,7 +745,7 @@ async fn the_dashboard_shows_each_pairs_figures_and_a_chart() {
         let (status, html) = page(&app, &t.viewer, "/console").await;
         assert_eq!(status, StatusCode::OK, "{mode:?}");
         assert!(
-            html.contains("<title>Dashboard · Tenant console-dash · Syncline</title>"),
+            html.contains("<title>Dashboard · Syncline</title>"),
             "{html}"
         );
         let row = |pair: PairId| {
