@@ -66,6 +66,7 @@ pub(crate) struct Chart {
     pub right_edge: f64,
     pub baseline: f64,
     pub label_y: f64,
+    pub middle_y: f64,
     pub bars: Vec<Bar>,
     pub y_ticks: Vec<Tick>,
     pub x_ticks: Vec<Tick>,
@@ -149,7 +150,8 @@ fn chart(hours: &[HourlyRuns]) -> Chart {
     let x_ticks = hours
         .iter()
         .enumerate()
-        .filter(|(index, _)| index % 3 == 0)
+        // Every third hour, counted back from the current one so the newest bar is labelled.
+        .filter(|(index, _)| (hours.len() - 1 - index).is_multiple_of(3))
         .map(|(index, hour)| Tick {
             at: units(LEFT + slot * index as f64 + slot / 2.0),
             text: hour.hour.format("%H:00").to_string(),
@@ -165,6 +167,7 @@ fn chart(hours: &[HourlyRuns]) -> Chart {
         right_edge: WIDTH - RIGHT,
         baseline,
         label_y: HEIGHT - 8.0,
+        middle_y: TOP + (HEIGHT - TOP - BOTTOM) / 2.0,
         bars,
         y_ticks,
         x_ticks,
