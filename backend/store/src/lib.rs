@@ -34,6 +34,9 @@ pub use ids::{
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
 pub use mappings::{MappingDraft, MappingVersion};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
-pub use runs::{LinkClaim, NewRun, Run, RunAttempt, RunFilter, RunOutcome, RunPage, RunStatus};
+pub use runs::{
+    HourlyRuns, LinkClaim, NewRun, PairActivity, Run, RunActivity, RunAttempt, RunFilter,
+    RunOutcome, RunPage, RunStatus,
+};
 pub use secrets::{RotationFailure, RotationReport, SecretId, SecretMeta};
 pub use tenants::{NewTenant, Tenant, TenantStatus};

@@ -230,6 +230,50 @@ pub struct RunPage {
     pub runs: Vec<Run>,
     /// Pass back to get the next page; `None` at the end.
     pub next_cursor: Option<String>,
+    /// Pass to [`Store::list_newer_runs`] to get the page before this one; `None` when this
+    /// page starts at the newest run.
+    pub prev_cursor: Option<String>,
+}
+
+/// A pair's figures for the dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairActivity {
+    /// The pair.
+    pub pair_id: PairId,
+    /// Distinct events (webhook deliveries) that made runs since `day_start`.
+    pub events_today: i64,
+    /// Runs created since `day_start` that succeeded.
+    pub succeeded_today: i64,
+    /// Runs created since `day_start` that failed or gave up.
+    pub failed_today: i64,
+    /// Runs waiting or in progress: queued, retrying or running.
+    pub backlog: i64,
+    /// When a run of this pair last succeeded.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The most recently changed run that holds an error, with that error.
+    pub last_error: Option<(RunId, String, DateTime<Utc>)>,
+}
+
+/// Runs created in one hour, by outcome.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HourlyRuns {
+    /// Start of the hour.
+    pub hour: DateTime<Utc>,
+    /// Succeeded.
+    pub succeeded: i64,
+    /// Failed or dead.
+    pub failed: i64,
+    /// Anything else (queued, running, retrying).
+    pub other: i64,
+}
+
+/// The dashboard's figures for a tenant: per pair, and per hour of the last 24.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunActivity {
+    /// One entry per pair that has runs.
+    pub pairs: Vec<PairActivity>,
+    /// 24 entries, oldest first, the last being the current hour.
+    pub hours: Vec<HourlyRuns>,
 }
 
 fn encode_cursor(run: &Run) -> String {
@@ -242,6 +286,12 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, RunId)> {
         DateTime::from_timestamp_micros(micros.parse().ok()?)?,
         id.parse().ok()?,
     ))
+}
+
+/// The start of the hour holding `at`.
+fn hour_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    let seconds = at.timestamp();
+    DateTime::from_timestamp(seconds - seconds.rem_euclid(3600), 0).unwrap_or(at)
 }
 
 impl Store {
@@ -443,7 +493,193 @@ impl Store {
         } else {
             None
         };
-        Ok(RunPage { runs, next_cursor })
+        // A page reached through a cursor has newer runs before it (at least the cursor's own).
+        let prev_cursor = after.and(runs.first().map(encode_cursor));
+        Ok(RunPage {
+            runs,
+            next_cursor,
+            prev_cursor,
+        })
+    }
+
+    /// The `limit` runs matching `filter` just newer than `cursor`, newest first: the page
+    /// before the one `cursor` came from (paging back towards the newest run).
+    pub async fn list_newer_runs(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+        cursor: &str,
+        limit: u32,
+    ) -> Result<RunPage, StoreError> {
+        let (at, id) = decode_cursor(cursor).ok_or(StoreError::Corrupt {
+            what: "run cursor",
+            detail: cursor.to_owned(),
+        })?;
+        // Oldest first from the cursor, so LIMIT keeps the runs nearest to it. The cursor holds
+        // microseconds while SQLite keeps nanoseconds, so its own run can compare as newer than
+        // the cursor: it is excluded by id.
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {FILTER_WHERE} \
+             AND (created_at > $9 OR (created_at = $9 AND id > $10)) AND id <> $10 \
+             ORDER BY created_at ASC, id ASC LIMIT $11"
+        );
+        let limit = limit.clamp(1, 500);
+        let rows: Vec<RunRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(filter.pair_id)
+                .bind(&filter.flow)
+                .bind(filter.status.map(RunStatus::as_str))
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(&filter.shopify_ref)
+                .bind(&filter.d365_ref)
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit) + 1)
+                .fetch_all(pool)
+                .await
+        })?;
+        let mut runs: Vec<Run> = rows
+            .into_iter()
+            .map(Run::try_from)
+            .collect::<Result<_, _>>()?;
+        let more_newer = runs.len() > limit as usize;
+        runs.truncate(limit as usize);
+        runs.reverse();
+        Ok(RunPage {
+            prev_cursor: if more_newer {
+                runs.first().map(encode_cursor)
+            } else {
+                None
+            },
+            // The cursor's own run is older than all of these, so an older page always exists.
+            next_cursor: runs.last().map(encode_cursor),
+            runs,
+        })
+    }
+
+    /// How many of the tenant's runs match `filter` (what a bulk replay would consider).
+    pub async fn count_runs(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+    ) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM runs WHERE {FILTER_WHERE}");
+        let count: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(&sql)
+                .bind(tenant)
+                .bind(filter.pair_id)
+                .bind(&filter.flow)
+                .bind(filter.status.map(RunStatus::as_str))
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(&filter.shopify_ref)
+                .bind(&filter.d365_ref)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(count)
+    }
+
+    /// The dashboard's figures: per pair since `day_start`, and per hour for the 24 hours
+    /// ending with the hour that holds `now`.
+    pub async fn run_activity(
+        &self,
+        tenant: TenantId,
+        day_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<RunActivity, StoreError> {
+        // Backlog and last success are not limited to today, so this reads all the tenant's
+        // runs once; the GROUP BY keeps the answer to one row per pair.
+        let per_pair = "SELECT pair_id, \
+               COUNT(DISTINCT CASE WHEN created_at >= $2 THEN inbox_id END), \
+               SUM(CASE WHEN created_at >= $2 AND status = 'succeeded' THEN 1 ELSE 0 END), \
+               SUM(CASE WHEN created_at >= $2 AND status IN ('failed', 'dead') THEN 1 ELSE 0 END), \
+               SUM(CASE WHEN status IN ('queued', 'retrying', 'running') THEN 1 ELSE 0 END), \
+               MAX(CASE WHEN status = 'succeeded' THEN updated_at END) \
+             FROM runs WHERE tenant_id = $1 GROUP BY pair_id";
+        type PairRow = (PairId, i64, i64, i64, i64, Option<DateTime<Utc>>);
+        let rows: Vec<PairRow> = on_pool!(self, pool => {
+            sqlx::query_as(per_pair).bind(tenant).bind(day_start).fetch_all(pool).await
+        })?;
+        let last_errors = "SELECT pair_id, id, error, updated_at FROM ( \
+               SELECT pair_id, id, error, updated_at, \
+                 ROW_NUMBER() OVER (PARTITION BY pair_id ORDER BY updated_at DESC, id DESC) AS n \
+               FROM runs WHERE tenant_id = $1 AND error IS NOT NULL) AS latest \
+             WHERE n = 1";
+        let errors: Vec<(PairId, RunId, String, DateTime<Utc>)> = on_pool!(self, pool => {
+            sqlx::query_as(last_errors).bind(tenant).fetch_all(pool).await
+        })?;
+        let pairs = rows
+            .into_iter()
+            .map(
+                |(
+                    pair_id,
+                    events_today,
+                    succeeded_today,
+                    failed_today,
+                    backlog,
+                    last_success_at,
+                )| {
+                    PairActivity {
+                        pair_id,
+                        events_today,
+                        succeeded_today,
+                        failed_today,
+                        backlog,
+                        last_success_at,
+                        last_error: errors
+                            .iter()
+                            .find(|(pair, ..)| *pair == pair_id)
+                            .map(|(_, run, error, at)| (*run, error.clone(), *at)),
+                    }
+                },
+            )
+            .collect();
+
+        // Hour boundaries are bound as values and compared like every other time filter, so
+        // one query text buckets the same way on both backends (SQLite keeps times as text).
+        let first = hour_start(now) - Duration::hours(23);
+        let starts: Vec<DateTime<Utc>> = (0..24).map(|h| first + Duration::hours(h)).collect();
+        let buckets: String = (1..24)
+            .map(|h| format!("WHEN created_at < ${} THEN {} ", h + 2, h - 1))
+            .collect();
+        let per_hour = format!(
+            "SELECT CAST(CASE {buckets}ELSE 23 END AS BIGINT) AS bucket, status, COUNT(*) FROM runs \
+             WHERE tenant_id = $1 AND created_at >= $2 GROUP BY bucket, status"
+        );
+        let counts: Vec<(i64, String, i64)> = on_pool!(self, pool => {
+            let mut query = sqlx::query_as(&per_hour).bind(tenant);
+            for start in &starts {
+                query = query.bind(*start);
+            }
+            query.fetch_all(pool).await
+        })?;
+        let mut hours: Vec<HourlyRuns> = starts
+            .iter()
+            .map(|hour| HourlyRuns {
+                hour: *hour,
+                succeeded: 0,
+                failed: 0,
+                other: 0,
+            })
+            .collect();
+        for (bucket, status, count) in counts {
+            let status = RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+                what: "runs.status",
+                detail: status.clone(),
+            })?;
+            let Some(hour) = usize::try_from(bucket).ok().and_then(|b| hours.get_mut(b)) else {
+                continue;
+            };
+            match status {
+                RunStatus::Succeeded => hour.succeeded += count,
+                RunStatus::Failed | RunStatus::Dead => hour.failed += count,
+                RunStatus::Queued | RunStatus::Running | RunStatus::Retrying => hour.other += count,
+            }
+        }
+        Ok(RunActivity { pairs, hours })
     }
 
     /// Runs whose time has come, across tenants, oldest first: for the sweeper, which hands

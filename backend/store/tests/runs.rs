@@ -452,3 +452,175 @@ async fn the_sweeper_skips_fresh_hand_offs_unless_forced_and_link_claims_admit_o
         );
     }
 }
+
+/// A run for a new event, driven to `status` the way a worker would.
+async fn run_in(
+    store: &Store,
+    (tenant, pair, connection): (
+        TenantId,
+        syncline_store::PairId,
+        syncline_store::ConnectionId,
+    ),
+    order: &str,
+    status: RunStatus,
+) -> syncline_store::RunId {
+    let inbox = event(store, tenant, connection, &uuid::Uuid::new_v4().to_string()).await;
+    let (run, _) = store
+        .create_run(
+            tenant,
+            &NewRun {
+                pair_id: pair,
+                inbox_id: inbox,
+                flow: "orders".into(),
+                shopify_ref: Some(order.into()),
+                input_snapshot: None,
+            },
+        )
+        .await
+        .unwrap();
+    if status == RunStatus::Queued {
+        return run.id;
+    }
+    store
+        .claim_run(tenant, run.id, Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let finished = match status {
+        RunStatus::Queued | RunStatus::Running => return run.id,
+        RunStatus::Succeeded => outcome(status),
+        _ => RunOutcome {
+            error: Some(format!("{order} broke")),
+            error_class: Some("permanent".into()),
+            ..outcome(status)
+        },
+    };
+    store.finish_run(tenant, run.id, &finished).await.unwrap();
+    run.id
+}
+
+#[tokio::test]
+async fn activity_is_counted_per_pair_and_per_hour_and_pages_go_both_ways() {
+    for db in testing::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let a = fixture(store, "act-a").await;
+        let b = fixture(store, "act-b").await;
+        let now = Utc::now();
+        let day_start = now - Duration::hours(1);
+
+        let empty = store.run_activity(a.0, day_start, now).await.unwrap();
+        assert!(empty.pairs.is_empty(), "{backend:?}");
+        assert_eq!(empty.hours.len(), 24);
+        assert!(
+            empty
+                .hours
+                .iter()
+                .all(|h| h.succeeded + h.failed + h.other == 0)
+        );
+
+        let mut ids = Vec::new();
+        for (order, status) in [
+            ("#1", RunStatus::Succeeded),
+            ("#2", RunStatus::Succeeded),
+            ("#3", RunStatus::Failed),
+            ("#4", RunStatus::Dead),
+            ("#5", RunStatus::Queued),
+            ("#6", RunStatus::Running),
+        ] {
+            ids.push(run_in(store, a, order, status).await);
+        }
+        // Tenant B's runs never show in A's figures.
+        run_in(store, b, "#b", RunStatus::Dead).await;
+
+        let activity = store
+            .run_activity(a.0, day_start, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(activity.pairs.len(), 1, "{backend:?}");
+        let pair = &activity.pairs[0];
+        assert_eq!(pair.pair_id, a.1);
+        assert_eq!(
+            (
+                pair.events_today,
+                pair.succeeded_today,
+                pair.failed_today,
+                pair.backlog
+            ),
+            (6, 2, 2, 2),
+            "{backend:?}"
+        );
+        assert!(pair.last_success_at.is_some(), "{backend:?}");
+        let (error_run, error, _) = pair.last_error.clone().unwrap();
+        assert_eq!(
+            (error_run, error.as_str()),
+            (ids[3], "#4 broke"),
+            "{backend:?}"
+        );
+        let last = activity.hours.last().unwrap();
+        assert_eq!(
+            (last.succeeded, last.failed, last.other),
+            (2, 2, 2),
+            "{backend:?}: this hour's runs by outcome"
+        );
+        assert!(
+            activity.hours[..23]
+                .iter()
+                .all(|h| h.succeeded + h.failed + h.other == 0),
+            "{backend:?}"
+        );
+        // Nothing counts as "today" before the day starts.
+        let tomorrow = store
+            .run_activity(a.0, Utc::now() + Duration::hours(1), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (tomorrow.pairs[0].events_today, tomorrow.pairs[0].backlog),
+            (0, 2),
+            "{backend:?}"
+        );
+
+        // Counting and paging back: older pages from the first, then newer again.
+        let filter = RunFilter::default();
+        assert_eq!(store.count_runs(a.0, &filter).await.unwrap(), 6);
+        let dead = RunFilter {
+            status: Some(RunStatus::Dead),
+            ..RunFilter::default()
+        };
+        assert_eq!(store.count_runs(a.0, &dead).await.unwrap(), 1);
+        let first = store.list_runs(a.0, &filter, None, 2).await.unwrap();
+        assert_eq!(first.prev_cursor, None);
+        let second = store
+            .list_runs(a.0, &filter, first.next_cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        let third = store
+            .list_runs(a.0, &filter, second.next_cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        assert_eq!(third.next_cursor, None);
+        let back = store
+            .list_newer_runs(a.0, &filter, third.prev_cursor.as_deref().unwrap(), 2)
+            .await
+            .unwrap();
+        let id_list =
+            |page: &syncline_store::RunPage| -> Vec<_> { page.runs.iter().map(|r| r.id).collect() };
+        assert_eq!(id_list(&back), id_list(&second), "{backend:?}");
+        assert!(back.prev_cursor.is_some());
+        let top = store
+            .list_newer_runs(a.0, &filter, back.prev_cursor.as_deref().unwrap(), 2)
+            .await
+            .unwrap();
+        assert_eq!(id_list(&top), id_list(&first), "{backend:?}");
+        assert_eq!(top.prev_cursor, None, "{backend:?}: back at the newest");
+        assert!(
+            store
+                .list_newer_runs(b.0, &filter, back.prev_cursor.as_deref().unwrap(), 2)
+                .await
+                .unwrap()
+                .runs
+                .iter()
+                .all(|r| r.tenant_id == b.0)
+        );
+    }
+}

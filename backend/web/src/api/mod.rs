@@ -8,7 +8,7 @@ pub(crate) mod keys;
 mod me;
 pub(crate) mod members;
 mod pairs;
-mod runs;
+pub(crate) mod runs;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};

@@ -22,7 +22,7 @@ const MAX_PAGE: u32 = 500;
 /// Runs replayed by one bulk replay when no limit is given.
 const DEFAULT_REPLAY: u32 = 1_000;
 /// The most runs one bulk replay may put back in the queue.
-const MAX_REPLAY: u32 = 10_000;
+pub(crate) const MAX_REPLAY: u32 = 10_000;
 /// Jobs handed to the dispatcher at once after a bulk replay.
 const ANNOUNCE_CONCURRENCY: usize = 16;
 
@@ -377,7 +377,7 @@ fn run_id(text: &str) -> Result<RunId, AppError> {
 }
 
 /// Whether a run in this status has finished, so it may be replayed.
-fn replayable(status: RunStatus) -> bool {
+pub(crate) fn replayable(status: RunStatus) -> bool {
     matches!(
         status,
         RunStatus::Failed | RunStatus::Dead | RunStatus::Succeeded
@@ -476,9 +476,20 @@ pub async fn replay_run(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, AppError> {
+    let id = run_id(&id)?;
+    let run = replay_one(&state, &actor, id).await?;
+    Ok(Json(run.into()))
+}
+
+/// Puts one finished run back in the queue, audits it and hands it to the dispatcher; the
+/// API and the console share it so both replay and audit alike.
+pub(crate) async fn replay_one(
+    state: &AppState,
+    actor: &Actor,
+    id: RunId,
+) -> Result<Run, AppError> {
     let context = actor.require(Permission::Operate)?;
     let tenant = context.tenant.id;
-    let id = run_id(&id)?;
     let before = state
         .store
         .run(tenant, id)
@@ -508,8 +519,34 @@ pub async fn replay_run(
         json!({ "run_id": run.id, "pair_id": run.pair_id, "flow": run.flow, "previous_status": before.status }),
     )
     .await;
-    announce(&state, &run).await;
-    Ok(Json(run.into()))
+    announce(state, &run).await;
+    Ok(run)
+}
+
+/// Puts up to `limit` finished runs matching `filter` back in the queue, oldest first,
+/// audits the replay with `request` (the filter as submitted) and hands them to the dispatcher.
+pub(crate) async fn replay_matching(
+    state: &AppState,
+    actor: &Actor,
+    filter: &RunFilter,
+    limit: u32,
+    request: serde_json::Value,
+) -> Result<Vec<Run>, AppError> {
+    let context = actor.require(Permission::Operate)?;
+    let tenant = context.tenant.id;
+    let runs = state.store.requeue_runs(tenant, filter, limit).await?;
+    audit(
+        &state.store,
+        Some(tenant),
+        &actor.label(),
+        "runs.replayed",
+        json!({ "filter": request, "limit": limit, "count": runs.len() }),
+    )
+    .await;
+    futures::stream::iter(&runs)
+        .for_each_concurrent(ANNOUNCE_CONCURRENCY, |run| announce(state, run))
+        .await;
+    Ok(runs)
 }
 
 /// Puts every finished run matching the filter back in the queue, oldest first, up to `limit`.
@@ -521,22 +558,13 @@ pub async fn replay_runs(
     ApiActor(actor): ApiActor,
     ApiJson(request): ApiJson<ReplayRequest>,
 ) -> Result<Json<ReplayResult>, AppError> {
-    let context = actor.require(Permission::Operate)?;
-    let tenant = context.tenant.id;
+    // Checked before the filter is read, so a viewer learns nothing from validation.
+    actor.require(Permission::Operate)?;
     let filter = request.filter()?;
     let limit = request.limit()?;
-    let runs = state.store.requeue_runs(tenant, &filter, limit).await?;
-    audit(
-        &state.store,
-        Some(tenant),
-        &actor.label(),
-        "runs.replayed",
-        json!({ "filter": request, "limit": limit, "count": runs.len() }),
-    )
-    .await;
-    futures::stream::iter(&runs)
-        .for_each_concurrent(ANNOUNCE_CONCURRENCY, |run| announce(&state, run))
-        .await;
+    let detail = serde_json::to_value(&request)
+        .map_err(|e| AppError::Internal(format!("cannot record the replay request: {e}")))?;
+    let runs = replay_matching(&state, &actor, &filter, limit, detail).await?;
     Ok(Json(ReplayResult {
         replayed: runs.len(),
     }))

@@ -3,21 +3,22 @@
 
 mod account;
 mod admin;
+mod dashboard;
 mod forms;
 mod integrations;
 mod mapper;
+mod runs;
 mod settings;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use syncline_store::{Role, TenantId};
+use syncline_store::Role;
 
-use crate::auth::{Actor, ConsoleActor, Permission};
+use crate::auth::{Actor, Permission};
 use crate::{AppError, AppState};
 
 pub(crate) use forms::{CsrfForm, PublicForm};
@@ -41,7 +42,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/password/reset/{token}",
             get(account::reset_page).post(account::reset),
         ),
-        ("/console", get(dashboard)),
+        ("/console", get(dashboard::dashboard)),
         ("/console/select-tenant", get(account::select_tenant_page)),
         ("/console/tenant", post(account::select_tenant)),
         ("/console/account", get(account::account_page)),
@@ -119,6 +120,11 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/console/pairs/{pair_id}/mappings/{flow}/diff",
             get(mapper::diff_page),
         ),
+        ("/console/runs", get(runs::runs_page)),
+        ("/console/runs/replay", post(runs::replay_matching)),
+        ("/console/runs/{run_id}", get(runs::run_page)),
+        ("/console/runs/{run_id}/replay", post(runs::replay_run)),
+        ("/console/dead-letters", get(runs::dead_letters_page)),
         ("/console/settings/members", get(settings::members_page)),
         ("/console/settings/invitations", post(settings::invite)),
         (
@@ -178,6 +184,8 @@ pub(crate) struct Chrome {
     pub platform_admin: bool,
     pub can_manage: bool,
     pub can_audit: bool,
+    /// May replay runs.
+    pub can_operate: bool,
 }
 
 impl Chrome {
@@ -211,6 +219,7 @@ impl Chrome {
             platform_admin: user.is_platform_admin,
             can_manage: role.is_some_and(|r| r >= Permission::Manage.least_role()),
             can_audit: role.is_some_and(|r| r >= Permission::ViewAudit.least_role()),
+            can_operate: role.is_some_and(|r| r >= Permission::Operate.least_role()),
         })
     }
 }
@@ -264,54 +273,6 @@ pub(crate) type PageResult = Result<Response, Response>;
 
 pub(crate) fn page_err(error: AppError) -> Response {
     error_page(error)
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    chrome: Chrome,
-    members: usize,
-    keys: usize,
-}
-
-async fn dashboard(State(state): State<AppState>, ConsoleActor(actor): ConsoleActor) -> PageResult {
-    let Some(context) = actor.tenant.as_ref() else {
-        let user_tenants = match &actor.user {
-            Some(user) => state
-                .store
-                .memberships_of(user.id)
-                .await
-                .map_err(|e| page_err(e.into()))?
-                .len(),
-            None => 0,
-        };
-        if actor.is_platform_admin() && user_tenants == 0 {
-            return Ok(Redirect::to("/console/admin/tenants").into_response());
-        }
-        return Ok(Redirect::to("/console/select-tenant").into_response());
-    };
-    let tenant: TenantId = context.tenant.id;
-    let members = state
-        .store
-        .tenant_members(tenant)
-        .await
-        .map_err(|e| page_err(e.into()))?
-        .len();
-    let keys = state
-        .store
-        .list_api_keys(tenant)
-        .await
-        .map_err(|e| page_err(e.into()))?
-        .iter()
-        .filter(|k| k.revoked_at.is_none())
-        .count();
-    let chrome = Chrome::for_actor(&state, &actor).await.map_err(page_err)?;
-    Ok(DashboardPage {
-        chrome,
-        members,
-        keys,
-    }
-    .into_response())
 }
 
 /// Roles as the forms offer them.
