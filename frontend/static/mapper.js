@@ -80,22 +80,24 @@ function renderTargets() {
     for (const field of entity.fields) {
       const target = `${entity.name}.${field.name}`;
       const rule = ruleFor(target);
-      if (field.required && !rule) missing.push(target);
+      const needed = field.required && !field.from_connection;
+      if (needed && !rule) missing.push(target);
       const facts = [field.type];
       if (field.max_length) facts.push(`≤ ${field.max_length}`);
       if (field.key) facts.push('key');
       if (field.custom) facts.push('custom');
       const row = el('button', {
         type: 'button',
-        class: 'target' + (rule ? ' mapped' : '') + (field.required && !rule ? ' unmapped-required' : '')
+        class: 'target' + (rule ? ' mapped' : '') + (needed && !rule ? ' unmapped-required' : '')
           + (selectedTarget === target ? ' selected' : ''),
         'data-target': target,
-        'aria-label': `${target}${field.required ? ' (required)' : ''}${rule ? `, mapped from ${describeSource(rule)}` : ', not mapped'}`,
+        'aria-label': `${target}${needed ? ' (required)' : ''}${rule ? `, mapped from ${describeSource(rule)}` : (field.from_connection ? ', set from the connection' : ', not mapped')}`,
       },
       el('span', { class: 'name' }, document.createTextNode(field.name),
-        field.required ? el('abbr', { class: 'req', title: 'required', text: ' *' }) : null),
+        needed ? el('abbr', { class: 'req', title: 'required', text: ' *' }) : null),
       el('span', { class: 'facts', text: facts.join(' · ') }),
-      el('span', { class: 'mapping', text: rule ? describeSource(rule) : (field.required ? 'required — not mapped' : '') }));
+      el('span', { class: 'mapping', text: rule ? describeSource(rule)
+        : (field.from_connection ? 'set from the connection' : (needed ? 'required — not mapped' : '')) }));
       row.addEventListener('click', () => {
         if (selectedSource && canEdit) {
           mapSource(target, selectedSource);
@@ -250,8 +252,8 @@ function renderSuggestions() {
   list.replaceChildren();
   const open = data.suggestions.filter((s) => !ruleFor(s.target));
   for (const s of open) {
-    list.append(el('li', {}, el('code', { text: s.target }), ' ← ', el('code', { text: s.source }),
-      canEdit ? el('button', { type: 'button', class: 'link apply-suggestion', text: 'Apply', onclick: () => {
+    list.append(el('li', {}, el('code', { text: s.target }), ' ← ', el('code', { text: s.source }), ' ',
+      canEdit ? el('button', { type: 'button', class: 'link apply-suggestion', text: 'Apply', 'aria-label': `Map ${s.target} from ${s.source}`, onclick: () => {
         mapSource(s.target, s.source);
       } }) : null));
   }

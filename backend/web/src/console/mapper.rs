@@ -60,6 +60,8 @@ struct TargetField {
     required: bool,
     key: bool,
     custom: bool,
+    /// Filled by the connector, not the mapping (the company comes from the connection).
+    from_connection: bool,
 }
 
 /// A target entity and its fields.
@@ -111,6 +113,7 @@ fn catalogue(flow: Flow) -> Result<(Vec<SourceField>, Vec<TargetEntity>), AppErr
                     required: def.required,
                     key: def.key,
                     custom: def.custom,
+                    from_connection: field == "dataAreaId",
                 })
                 .collect(),
         })
@@ -300,7 +303,8 @@ fn suggestions(flow: Flow, document: &Value) -> Vec<Value> {
         .collect();
     let mut out: Vec<Value> = suggest_unmapped(&source, &target, &mapped, 1)
         .into_iter()
-        .filter(|s| s.score >= 0.5 && !s.source.starts_with("metafield:"))
+        // Weak name matches are noise that buries the useful proposals.
+        .filter(|s| s.score >= 0.7 && !s.source.starts_with("syncline."))
         .map(|s| json!({"target": s.target, "source": s.source, "score": (s.score * 100.0).round() / 100.0}))
         .collect();
     out.truncate(12);
