@@ -16,9 +16,12 @@ pub(crate) struct Proj {
     pub children: Vec<Proj>,
     /// Keep every field (an expression reads the whole object), by name.
     pub keep_all: bool,
-    /// `(name, slot)` sorted by length then name, for the parser: most probes
-    /// are then settled by comparing lengths, without touching the bytes.
+    /// `(name, slot)` sorted by length then name, for the parser.
     sorted: Vec<(Box<str>, usize)>,
+    /// For each key length, the range of `sorted` with that length: a document
+    /// key is mostly rejected by its length alone, without touching its bytes
+    /// (an order has about a hundred keys, of which a mapping reads a few).
+    by_len: Vec<(u32, u32)>,
 }
 
 impl Proj {
@@ -41,23 +44,29 @@ impl Proj {
             .map(|(i, k)| (k.clone(), i))
             .collect();
         self.sorted.sort_by(|a, b| by_len_then_bytes(&a.0, &b.0));
+        let longest = self.sorted.last().map_or(0, |(k, _)| k.len());
+        self.by_len = vec![(0, 0); longest + 1];
+        for (i, (k, _)) in self.sorted.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let range = &mut self.by_len[k.len()];
+            if range.0 == range.1 {
+                *range = (i, i + 1);
+            } else {
+                range.1 = i + 1;
+            }
+        }
         for c in &mut self.children {
             c.finish();
         }
     }
 
     fn find(&self, key: &str) -> Option<usize> {
-        if self.sorted.len() <= 8 {
-            self.sorted
-                .iter()
-                .find(|(k, _)| &**k == key)
-                .map(|(_, i)| *i)
-        } else {
-            self.sorted
-                .binary_search_by(|(k, _)| by_len_then_bytes(k, key))
-                .ok()
-                .map(|i| self.sorted[i].1)
-        }
+        let &(start, end) = self.by_len.get(key.len())?;
+        self.sorted
+            .get(start as usize..end as usize)?
+            .iter()
+            .find(|(k, _)| k.as_bytes() == key.as_bytes())
+            .map(|(_, i)| *i)
     }
 }
 
