@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 use syncline_store::{
-    InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError, TenantId, TenantStatus,
+    ConnectionId, InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError,
+    TenantId, TenantStatus,
 };
 
 use crate::flows::redact::redact_personal;
@@ -44,7 +45,40 @@ pub async fn route_event(
     if event.status != InboxStatus::Received {
         return Ok(Vec::new());
     }
-    let Some(flow) = flow_for_topic(&event.topic) else {
+    let received = Received {
+        tenant,
+        inbox_id,
+        connection_id: event.connection_id,
+        topic: &event.topic,
+        payload: &event.payload,
+    };
+    route_received(store, dispatcher, &received).await
+}
+
+/// An event just stored with status `received`, as the intake still holds it.
+pub struct Received<'a> {
+    /// Owner.
+    pub tenant: TenantId,
+    /// The stored event.
+    pub inbox_id: InboxId,
+    /// The Shopify connection it came through.
+    pub connection_id: ConnectionId,
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its body.
+    pub payload: &'a [u8],
+}
+
+/// Routes an event the caller just stored as received, from the caller's copy (the intake
+/// saves reading the payload back). Routing twice is harmless: runs are unique per pair,
+/// event and flow, and only a newly created run is dispatched.
+pub async fn route_received(
+    store: &Store,
+    dispatcher: &dyn Dispatcher,
+    event: &Received<'_>,
+) -> Result<Vec<Run>, StoreError> {
+    let (tenant, inbox_id) = (event.tenant, event.inbox_id);
+    let Some(flow) = flow_for_topic(event.topic) else {
         store
             .set_inbox_status(
                 tenant,
@@ -77,7 +111,7 @@ pub async fn route_event(
             .await?;
         return Ok(Vec::new());
     }
-    let payload: Value = match serde_json::from_slice(&event.payload) {
+    let payload: Value = match serde_json::from_slice(event.payload) {
         Ok(value) => value,
         Err(error) => {
             store

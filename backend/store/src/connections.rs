@@ -557,3 +557,15 @@ impl Store {
         Ok(row)
     }
 }
+
+/// A connection by id alone (the webhook intake knows nothing else); callers authenticate
+/// what they do with it.
+pub(crate) async fn connection_by_id(
+    store: &Store,
+    id: ConnectionId,
+) -> Result<Option<Connection>, StoreError> {
+    let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
+    let row: Option<ConnectionRow> =
+        on_pool!(store, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+    row.map(Connection::try_from).transpose()
+}

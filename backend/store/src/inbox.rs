@@ -232,11 +232,26 @@ impl Store {
         &self,
         id: ConnectionId,
     ) -> Result<Option<crate::Connection>, StoreError> {
-        let tenant: Option<TenantId> = on_pool!(self, pool => sqlx::query_scalar("SELECT tenant_id FROM connections WHERE id = $1").bind(id).fetch_optional(pool).await)?;
-        match tenant {
-            Some(tenant) => self.connection(tenant, id).await,
-            None => Ok(None),
-        }
+        crate::connections::connection_by_id(self, id).await
+    }
+
+    /// Why the intake must hold a connection's events instead of routing them: the tenant is
+    /// suspended, or no active pair reads from the connection. One query, as the intake asks
+    /// it for every webhook.
+    pub async fn intake_hold_reason(
+        &self,
+        tenant: TenantId,
+        connection: ConnectionId,
+    ) -> Result<Option<&'static str>, StoreError> {
+        let sql = "SELECT t.status, (SELECT COUNT(*) FROM pairs p WHERE p.tenant_id = t.id \
+                   AND p.shopify_connection_id = $2 AND p.status = 'active') FROM tenants t WHERE t.id = $1";
+        let row: Option<(String, i64)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(connection).fetch_optional(pool).await)?;
+        Ok(match row {
+            None => Some("tenant not found"),
+            Some((status, _)) if status == "suspended" => Some("tenant suspended"),
+            Some((_, 0)) => Some("no active pair for this connection"),
+            Some(_) => None,
+        })
     }
 }
 

@@ -129,7 +129,12 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // SQLite's default page cache is 2 MB per connection: under load each statement
+            // re-read its pages through system calls. A larger cache and a memory map keep the
+            // working set (inbox, runs, links) in memory.
+            .pragma("cache_size", "-32768")
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(CONNECT_TIMEOUT)

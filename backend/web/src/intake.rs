@@ -17,8 +17,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use syncline_shopify::webhook::{SigningSecret, WebhookHeaders, WebhookSecrets};
 use syncline_store::{
-    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, NewInboxEvent, PairStatus,
-    TenantStatus,
+    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, NewInboxEvent,
 };
 
 use crate::accounts::audit;
@@ -197,12 +196,19 @@ async fn receive(
                 // not held up by it, nor is routing cut short when Shopify hangs up. Should it
                 // fail, the sweeper routes the event shortly.
                 let state = state.clone();
+                let (connection_id, topic) = (connection.id, delivery.topic.clone());
                 tokio::spawn(async move {
-                    if let Err(error) = syncline_runner::route_event(
+                    let received = syncline_runner::Received {
+                        tenant,
+                        inbox_id: id,
+                        connection_id,
+                        topic: &topic,
+                        payload: &body,
+                    };
+                    if let Err(error) = syncline_runner::route_received(
                         &state.store,
                         state.dispatcher.as_ref(),
-                        tenant,
-                        id,
+                        &received,
                     )
                     .await
                     {
@@ -226,21 +232,9 @@ async fn hold_reason(
     state: &AppState,
     connection: &Connection,
 ) -> Result<Option<String>, AppError> {
-    let tenant = state
+    Ok(state
         .store
-        .tenant(connection.tenant_id)
+        .intake_hold_reason(connection.tenant_id, connection.id)
         .await?
-        .ok_or(AppError::NotFound)?;
-    if tenant.status == TenantStatus::Suspended {
-        return Ok(Some("tenant suspended".into()));
-    }
-    let pairs = state
-        .store
-        .pairs_using_connection(connection.tenant_id, connection.id)
-        .await?;
-    if pairs.iter().any(|pair| pair.status == PairStatus::Active) {
-        Ok(None)
-    } else {
-        Ok(Some("no active pair for this connection".into()))
-    }
+        .map(str::to_owned))
 }

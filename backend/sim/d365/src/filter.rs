@@ -415,7 +415,7 @@ fn lit_to_value(l: &Literal) -> Value {
 fn lit_cmp(a: &Literal, b: &Literal) -> Option<Ordering> {
     match (a, b) {
         (Literal::Num(x), Literal::Num(y)) => Some(x.cmp(y)),
-        (Literal::Str(x), Literal::Str(y)) => Some(x.to_lowercase().cmp(&y.to_lowercase())),
+        (Literal::Str(x), Literal::Str(y)) => Some(cmp_ignore_case(x, y)),
         (Literal::Date(x), Literal::Date(y)) => Some(x.cmp(y)),
         (Literal::Bool(x), Literal::Bool(y)) => Some(x.cmp(y)),
         _ => None,
@@ -448,10 +448,22 @@ pub fn compare_typed(ty: &EdmType, a: &Value, b: &Value, schema: &Schema) -> Opt
             let bv = schema.enum_member(name, b.as_str()?)?.1;
             Some(av.cmp(&bv))
         }
-        EdmType::String | EdmType::Guid => {
-            Some(a.as_str()?.to_lowercase().cmp(&b.as_str()?.to_lowercase()))
-        }
+        EdmType::String | EdmType::Guid => Some(cmp_ignore_case(a.as_str()?, b.as_str()?)),
     }
+}
+
+/// Case-insensitive order (F&O's default collation), without allocating: a query's filter
+/// compares against every row of the set.
+fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
 }
 
 /// Case-sensitive glob with `*` only (callers lower-case both sides).
