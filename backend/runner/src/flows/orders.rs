@@ -63,7 +63,8 @@ pub(super) async fn process(
         .ok_or_else(|| FlowError::Permanent("the event was deleted".into()))?;
     let payload: Value = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("malformed JSON: {e}")))?;
-    let order: ShopifyOrder = serde_json::from_value(payload.clone())
+    // From the bytes, not from `payload`: that would clone the whole document first.
+    let order: ShopifyOrder = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("not a Shopify order: {e}")))?;
     let d365 = store
         .connection(tenant, pair.d365_connection_id)

@@ -115,15 +115,16 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         "Syncline Tests <noreply@syncline.test>",
     )
     .unwrap();
-    // The port is known only after binding, and links in emails need it: bind first.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
+    // The emulators take their ports first: probing ours before would let them take it.
     let sandbox = Arc::new(
         syncline_web::sandbox::BuiltInSandbox::start()
             .await
             .unwrap(),
     );
+    // The port is known only after binding, and links in emails need it: bind first.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
     let settings = WebSettings {
         public_url: format!("http://{address}").parse().unwrap(),
         session_secret: SESSION_SECRET.to_vec(),
