@@ -159,6 +159,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "Jobs processed at once by each worker process.",
     ),
     (
+        "SYNCLINE_ALERT_INTERVAL",
+        "5",
+        "Seconds between alert evaluation passes (every worker process evaluates; the database keeps incidents and notifications unique).",
+    ),
+    (
         "SYNCLINE_SMTP_URL",
         "(none: emails are written to the log)",
         "SMTP server for invitations, password resets and alerts: `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://host:465`.",
