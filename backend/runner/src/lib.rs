@@ -9,6 +9,7 @@ mod fairness;
 mod flows;
 mod limiter;
 mod memory;
+pub mod metrics;
 mod redis_streams;
 mod retry;
 mod routing;

@@ -13,6 +13,7 @@ mod error;
 mod health;
 pub mod intake;
 pub mod mail;
+mod metrics;
 pub mod oauth;
 pub mod partners;
 mod partners_d365;

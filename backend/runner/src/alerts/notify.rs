@@ -259,7 +259,16 @@ impl Notifier {
             .iter()
             .filter(|c| c.enabled)
             .map(|channel| async move {
-                match self.send_to(channel, &message).await {
+                let sent = self.send_to(channel, message).await;
+                crate::metrics::metrics()
+                    .notifications
+                    .with_label_values(&[
+                        channel.kind.as_str(),
+                        message.kind.event(),
+                        if sent.is_ok() { "sent" } else { "failed" },
+                    ])
+                    .inc();
+                match sent {
                     Ok(()) => {
                         tracing::info!(tenant_id = %tenant, channel_id = %channel.id, event = message.kind.event(), "notification sent");
                     }
