@@ -4,6 +4,7 @@
 //! listener (port 0 in tests) and serves it until told to stop.
 
 pub mod accounts;
+pub mod alerting;
 pub mod api;
 mod assets;
 pub mod auth;
