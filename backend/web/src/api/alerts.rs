@@ -80,6 +80,7 @@ impl From<Incident> for IncidentView {
 
 /// Filters of the incident list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IncidentQuery {
     /// Only open incidents.
     #[serde(default)]
@@ -368,17 +369,21 @@ impl From<AlertRule> for RuleView {
     }
 }
 
-/// A rule's new settings.
+/// A rule's new settings; omitted fields keep their value.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RuleRequest {
     /// Switched on.
-    pub enabled: bool,
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// Threshold.
-    pub threshold: f64,
+    #[serde(default)]
+    pub threshold: Option<f64>,
     /// Window in minutes (ignored by backlog_age and auth_paused).
-    pub window_minutes: i64,
+    #[serde(default)]
+    pub window_minutes: Option<i64>,
     /// Reminder interval in minutes.
-    pub renotify_minutes: i64,
+    #[serde(default)]
+    pub renotify_minutes: Option<i64>,
 }
 
 /// The alert rules of every pair (defaults are created on first use).
@@ -392,7 +397,7 @@ pub async fn list_rules(
     Ok(Json(rules.into_iter().map(RuleView::from).collect()))
 }
 
-/// Changes a rule.
+/// Changes a rule (fields left out keep their value).
 #[utoipa::path(put, path = "/api/v1/alert-rules/{rule_id}", tag = "alerts", request_body = RuleRequest,
     params(("rule_id" = uuid::Uuid, Path, description = "Rule id")),
     responses((status = 200, body = RuleView), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -402,11 +407,17 @@ pub async fn update_rule(
     Path(id): Path<uuid::Uuid>,
     ApiJson(request): ApiJson<RuleRequest>,
 ) -> Result<Json<RuleView>, AppError> {
+    let context = actor.require(Permission::View)?;
+    let rule = state
+        .store
+        .alert_rule(context.tenant.id, AlertRuleId(id))
+        .await?
+        .ok_or(AppError::NotFound)?;
     let input = RuleInput {
-        enabled: request.enabled,
-        threshold: request.threshold,
-        window_minutes: request.window_minutes,
-        renotify_minutes: request.renotify_minutes,
+        enabled: request.enabled.unwrap_or(rule.enabled),
+        threshold: request.threshold.unwrap_or(rule.threshold),
+        window_minutes: request.window_minutes.unwrap_or(rule.window_minutes),
+        renotify_minutes: request.renotify_minutes.unwrap_or(rule.renotify_minutes),
     };
     let rule = alerting::update_rule(&state, &actor, AlertRuleId(id), &input).await?;
     Ok(Json(rule.into()))

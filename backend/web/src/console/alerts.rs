@@ -197,6 +197,7 @@ pub(crate) async fn alerts_page(
 /// A channel form.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ChannelForm {
+    #[serde(default)]
     name: String,
     #[serde(default)]
     kind: String,
@@ -348,9 +349,11 @@ pub(crate) async fn test_channel(
 pub(crate) struct RuleForm {
     #[serde(default)]
     enabled: Option<String>,
+    #[serde(default)]
     threshold: String,
     #[serde(default)]
     window_minutes: String,
+    #[serde(default)]
     renotify_minutes: String,
 }
 
