@@ -459,3 +459,276 @@ async fn webhooks_are_signed_and_a_failing_receiver_is_retried() {
         );
     }
 }
+
+#[tokio::test]
+async fn channels_rules_and_incidents_through_the_console_and_the_api() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let tenant = app.tenant("console-alerts").await;
+        let pair = pair(&app, tenant, "Console pair").await;
+        let owner = unique_email("owner");
+        app.user(&owner, Some((tenant, syncline_store::Role::Owner)), false)
+            .await;
+        let client = app.session(&owner).await;
+        let csrf = app.csrf(&client).await;
+
+        // Field-level errors, then a working email channel to a member and an address.
+        let bad = client
+            .post(app.url("/console/alerts/channels"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "Ops"),
+                ("kind", "email"),
+                ("addresses", "not-an-address"),
+                ("enabled", "on"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422, "{mode:?}");
+        let page = bad.text().await.unwrap();
+        assert!(
+            page.contains("data-field=\"addresses\"")
+                && page.contains("not-an-address is not an email address"),
+            "{mode:?}"
+        );
+        let extra = unique_email("oncall");
+        let created = client
+            .post(app.url("/console/alerts/channels"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "Ops"),
+                ("kind", "email"),
+                ("addresses", extra.as_str()),
+                ("enabled", "on"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200, "{mode:?}");
+        assert!(created.text().await.unwrap().contains("Ops&#34; created."));
+
+        // The API creates a webhook channel and hands out its generated secret once.
+        let key = app.api_key(&client, "admin").await;
+        let http = reqwest::Client::new();
+        let response = http
+            .post(app.url("/api/v1/alert-channels"))
+            .bearer_auth(&key)
+            .json(&json!({"name": "Plain http elsewhere", "kind": "webhook", "url": "http://hooks.example.com/x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            422,
+            "{mode:?}: only loopback may use http"
+        );
+        let (url, received) = receiver(0).await;
+        let response = http
+            .post(app.url("/api/v1/alert-channels"))
+            .bearer_auth(&key)
+            .json(&json!({"name": "Hook", "kind": "webhook", "url": url}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{mode:?}");
+        let created: Value = response.json().await.unwrap();
+        let secret = created["signing_secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("whsec_"));
+        let channels: Value = http
+            .get(app.url("/api/v1/alert-channels"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            !channels.to_string().contains(&secret) && !channels.to_string().contains("t0k3n"),
+            "{mode:?}: secrets are write-only"
+        );
+
+        // "Send test notification" on both channels.
+        let channel_id = created["channel"]["id"].as_str().unwrap();
+        let tested: Value = http
+            .post(app.url(&format!("/api/v1/alert-channels/{channel_id}/test")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(tested["ok"], true, "{mode:?}: {tested}");
+        {
+            let hits = received.lock().unwrap();
+            assert_eq!(hits.len(), 1);
+            let (headers, body) = &hits[0];
+            let signature = headers.get(SIGNATURE_HEADER).unwrap().to_str().unwrap();
+            assert!(verify_signature(
+                signature,
+                secret.as_bytes(),
+                body,
+                Utc::now().timestamp(),
+                300
+            ));
+        }
+        let ops = app
+            .store
+            .list_alert_channels(tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name == "Ops")
+            .unwrap();
+        let tested = client
+            .post(app.url(&format!("/console/alerts/channels/{}/test", ops.id)))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tested
+                .text()
+                .await
+                .unwrap()
+                .contains("Test notification sent."),
+            "{mode:?}"
+        );
+        wait_for_mail_containing(&extra, "TEST").await;
+
+        // Rules: defaults are listed; a bad threshold is a field error; a good one sticks.
+        let rules: Value = http
+            .get(app.url("/api/v1/alert-rules"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(rules.as_array().unwrap().len(), 6, "{mode:?}: {rules}");
+        let dead_rule = rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "run_dead")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let page = client
+            .post(app.url(&format!("/console/alerts/rules/{dead_rule}")))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("enabled", "on"),
+                ("threshold", "lots"),
+                ("window_minutes", "60"),
+                ("renotify_minutes", "60"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 422);
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("data-field=\"threshold\"")
+        );
+        let saved = client
+            .post(app.url(&format!("/console/alerts/rules/{dead_rule}")))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("enabled", "on"),
+                ("threshold", "1"),
+                ("window_minutes", "120"),
+                ("renotify_minutes", "30"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 200);
+        let rule = app
+            .store
+            .alert_rule(tenant, dead_rule.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((rule.window_minutes, rule.renotify_minutes), (120, 30));
+
+        // An incident shows as a badge and on the incidents page, and is acknowledged there.
+        let run = new_run(&app, tenant, pair, "#4001").await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
+        let evaluator = evaluator(&app);
+        evaluator.tick().await.unwrap();
+        evaluator.flush().await;
+        let page = client
+            .get(app.url("/console/incidents"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("id=\"incident-badge\"")
+                && page.contains("Console pair: Run dead-lettered"),
+            "{mode:?}"
+        );
+        let incidents: Value = http
+            .get(app.url("/api/v1/incidents?open=true"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let incident = incidents[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(incidents[0]["status"], "open");
+        assert!(
+            incidents[0]["runs_url"]
+                .as_str()
+                .unwrap()
+                .contains("status=dead")
+        );
+        let acked = client
+            .post(app.url(&format!("/console/incidents/{incident}/acknowledge")))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(acked.status(), 303, "{mode:?}");
+        let one: Value = http
+            .get(app.url(&format!("/api/v1/incidents/{incident}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["acknowledged_by"], owner.as_str(), "{mode:?}: {one}");
+        let audit = app.store.tenant_audit_log(tenant, 200).await.unwrap();
+        for action in [
+            "alert_channel.create",
+            "alert_channel.test",
+            "alert_rule.update",
+            "incident.acknowledge",
+        ] {
+            assert!(
+                audit.iter().any(|e| e.action == action),
+                "{mode:?}: no {action} in the audit log"
+            );
+        }
+    }
+}
