@@ -71,6 +71,8 @@ pub struct TestApp {
     pub mode: Mode,
     pub sandbox: Arc<syncline_web::sandbox::BuiltInSandbox>,
     pub db_url: String,
+    /// The dispatcher the web layer announces work on (for tests that also run workers).
+    pub dispatcher: Arc<dyn Dispatcher>,
     stop: CancellationToken,
     _db: TestDatabase,
 }
@@ -140,7 +142,7 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         }),
         sandbox: Some(sandbox.clone() as Arc<dyn syncline_web::sandbox::Sandbox>),
     };
-    let state = AppState::new(db.store.clone(), dispatcher, settings);
+    let state = AppState::new(db.store.clone(), dispatcher.clone(), settings);
     let app = Application::build(address, state).await.unwrap();
     let stop = CancellationToken::new();
     let stopped = stop.clone();
@@ -151,6 +153,7 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         mode,
         sandbox,
         db_url: db.url.clone(),
+        dispatcher,
         stop,
         _db: db,
     }
