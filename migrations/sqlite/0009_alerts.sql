@@ -4,7 +4,7 @@ CREATE TABLE alert_rules (
     id                BLOB PRIMARY KEY NOT NULL,
     tenant_id         BLOB NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     pair_id           BLOB NOT NULL REFERENCES pairs (id) ON DELETE CASCADE,
-    kind              TEXT NOT NULL CHECK (kind IN ('run_dead', 'dead_letters', 'failure_rate', 'backlog_age', 'auth_paused', 'throttling')),
+    kind              TEXT NOT NULL CHECK (kind IN ('run_dead', 'dead_letters', 'failure_rate', 'backlog_age', 'auth_paused', 'throttling', 'no_events')),
     enabled           BOOLEAN NOT NULL DEFAULT TRUE,
     threshold         DOUBLE PRECISION NOT NULL,
     window_minutes    INTEGER NOT NULL,

@@ -26,17 +26,21 @@ pub enum AlertKind {
     AuthPaused,
     /// Throttled attempts within the window reached the threshold.
     Throttling,
+    /// No Shopify events arrived within the window on an active pair that received at least
+    /// the threshold's number of events in the week before it (one that usually has traffic).
+    NoEvents,
 }
 
 impl AlertKind {
     /// Every kind, in the order the console lists them.
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::RunDead,
         AlertKind::DeadLetters,
         AlertKind::FailureRate,
         AlertKind::BacklogAge,
         AlertKind::AuthPaused,
         AlertKind::Throttling,
+        AlertKind::NoEvents,
     ];
 
     /// Stored and wire name.
@@ -48,6 +52,7 @@ impl AlertKind {
             AlertKind::BacklogAge => "backlog_age",
             AlertKind::AuthPaused => "auth_paused",
             AlertKind::Throttling => "throttling",
+            AlertKind::NoEvents => "no_events",
         }
     }
 
@@ -65,6 +70,7 @@ impl AlertKind {
             AlertKind::BacklogAge => "Backlog is old",
             AlertKind::AuthPaused => "Pair paused: credentials refused",
             AlertKind::Throttling => "Sustained throttling",
+            AlertKind::NoEvents => "No events received",
         }
     }
 
@@ -76,6 +82,7 @@ impl AlertKind {
             AlertKind::BacklogAge => "minutes",
             AlertKind::AuthPaused => "(on/off)",
             AlertKind::Throttling => "throttled attempts",
+            AlertKind::NoEvents => "events in the week before (usual traffic)",
         }
     }
 
@@ -88,6 +95,7 @@ impl AlertKind {
             AlertKind::BacklogAge => (30.0, 0, 4 * 60),
             AlertKind::AuthPaused => (1.0, 0, 24 * 60),
             AlertKind::Throttling => (20.0, 15, 4 * 60),
+            AlertKind::NoEvents => (20.0, 6 * 60, 24 * 60),
         }
     }
 }
@@ -552,6 +560,30 @@ impl Store {
                         sample: 0,
                         cause: None,
                     },
+                })
+            }
+            AlertKind::NoEvents => {
+                // Events of the pair's shop in the window, and in the week before it (the
+                // pair's usual traffic); a quiet window only matters on a pair that has some.
+                let baseline_since = since - Duration::days(7);
+                let sql = "SELECT COALESCE(SUM(CASE WHEN i.received_at >= $3 THEN 1 ELSE 0 END), 0), \
+                                  COALESCE(SUM(CASE WHEN i.received_at < $3 THEN 1 ELSE 0 END), 0), MAX(i.received_at) \
+                           FROM inbox i JOIN pairs p ON p.shopify_connection_id = i.connection_id AND p.tenant_id = i.tenant_id \
+                           WHERE i.tenant_id = $1 AND p.id = $2 AND p.status = 'active' AND i.received_at >= $4 AND i.received_at < $5";
+                let (recent, baseline, last): (i64, i64, Option<DateTime<Utc>>) = on_pool!(self, pool => {
+                    sqlx::query_as(sql).bind(tenant).bind(pair).bind(since).bind(baseline_since).bind(now).fetch_one(pool).await
+                })?;
+                let quiet = recent == 0 && baseline > 0;
+                Ok(Measurement {
+                    value: if quiet { baseline as f64 } else { 0.0 },
+                    sample: baseline,
+                    cause: quiet.then(|| {
+                        format!(
+                            "no Shopify events for {} minutes (last at {}); {baseline} in the week before",
+                            rule.window_minutes,
+                            last.map_or_else(|| "unknown".to_owned(), |t| t.to_rfc3339())
+                        )
+                    }),
                 })
             }
             AlertKind::Throttling => {

@@ -8,8 +8,8 @@ use chrono::{Duration, Utc};
 use syncline_store::testing;
 use syncline_store::{
     AlertKind, AlertRuleUpdate, ChannelKind, ConnectionKind, InboxInsert, InboxStatus, NewChannel,
-    NewConnection, NewInboxEvent, NewIncident, NewPair, NewRun, NewTenant, RunOutcome, RunStatus,
-    Store, TenantId,
+    NewConnection, NewInboxEvent, NewIncident, NewPair, NewRun, NewTenant, PairStatus, RunOutcome,
+    RunStatus, Store, TenantId,
 };
 
 async fn fixture(
@@ -213,6 +213,35 @@ async fn rules_incidents_and_channels_tell_one_story_on_both_backends() {
             measured.value >= 9.9 && measured.sample == 1,
             "{measured:?}"
         );
+
+        // A pair that usually has traffic and went quiet: only active pairs, only after the window.
+        let quiet = rules
+            .iter()
+            .find(|r| r.kind == AlertKind::NoEvents)
+            .unwrap();
+        let silent = store
+            .measure_alert(quiet, Utc::now() + Duration::hours(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            silent.value, 0.0,
+            "{backend:?}: a draft pair is never quiet"
+        );
+        store
+            .set_pair_status(tenant, pair, PairStatus::Active, None)
+            .await
+            .unwrap();
+        let silent = store.measure_alert(quiet, Utc::now()).await.unwrap();
+        assert_eq!(
+            silent.value, 0.0,
+            "{backend:?}: events arrived within the window"
+        );
+        let silent = store
+            .measure_alert(quiet, Utc::now() + Duration::hours(7))
+            .await
+            .unwrap();
+        assert_eq!((silent.value, silent.sample), (3.0, 3), "{backend:?}");
+        assert!(silent.cause.unwrap().contains("no Shopify events"));
 
         // One open incident per rule and pair, even when two processes race.
         let new = NewIncident {

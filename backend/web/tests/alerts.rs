@@ -608,7 +608,7 @@ async fn channels_rules_and_incidents_through_the_console_and_the_api() {
             .json()
             .await
             .unwrap();
-        assert_eq!(rules.as_array().unwrap().len(), 6, "{mode:?}: {rules}");
+        assert_eq!(rules.as_array().unwrap().len(), 7, "{mode:?}: {rules}");
         let dead_rule = rules
             .as_array()
             .unwrap()

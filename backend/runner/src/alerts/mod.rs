@@ -270,7 +270,7 @@ fn runs_url(pair: &Pair, kind: AlertKind) -> String {
     let status = match kind {
         AlertKind::RunDead | AlertKind::DeadLetters | AlertKind::FailureRate => "&status=dead",
         AlertKind::AuthPaused | AlertKind::Throttling => "&status=retrying",
-        AlertKind::BacklogAge => "",
+        AlertKind::BacklogAge | AlertKind::NoEvents => "",
     };
     format!("/console/runs?pair={}{status}", pair.id)
 }
