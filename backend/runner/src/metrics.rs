@@ -36,6 +36,8 @@ pub struct Metrics {
     pub queue_oldest_age: IntGaugeVec,
     /// Alert notifications by channel kind, event and outcome.
     pub notifications: IntCounterVec,
+    /// Access tokens fetched from partners' sign-in endpoints, by partner.
+    pub token_refreshes: IntCounterVec,
 }
 
 /// Flows a label may name; anything else is reported as `other`.
@@ -164,6 +166,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Alert notifications by channel kind, event and outcome.",
             &["channel", "event", "outcome"],
         ),
+        token_refreshes: counter(
+            &r,
+            "syncline_token_refreshes_total",
+            "Access tokens fetched from partners' sign-in endpoints, by partner.",
+            &["partner"],
+        ),
         registry: r,
     }
 });
@@ -190,6 +198,13 @@ impl Metrics {
 
     /// Every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
+        // The D365 connector counts its sign-ins itself (it knows nothing of metrics): catch
+        // the counter up to it.
+        let refreshes = self.token_refreshes.with_label_values(&["d365"]);
+        let fetched = syncline_d365::auth::token_fetches_total();
+        if fetched > refreshes.get() {
+            refreshes.inc_by(fetched - refreshes.get());
+        }
         let mut out = Vec::new();
         // Encoding text into a Vec cannot fail on I/O; a failure would only drop the output.
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {

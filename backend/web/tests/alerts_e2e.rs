@@ -324,5 +324,68 @@ async fn a_broken_mapping_emails_once_with_the_cause_and_its_fix_emails_resolved
             app.store.count_open_incidents(setup.tenant).await.unwrap(),
             0
         );
+
+        // The pipeline's metrics saw it all, labelled by flow, outcome and partner only.
+        let text = reqwest::get(app.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        let has = |name: &str, labels: &[(&str, &str)]| {
+            scrape.samples.iter().any(|s| {
+                s.metric == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(k).is_some_and(|x| x == *v))
+            })
+        };
+        for (name, labels) in [
+            (
+                "syncline_runs_total",
+                vec![("flow", "orders"), ("outcome", "dead")],
+            ),
+            (
+                "syncline_runs_total",
+                vec![("flow", "orders"), ("outcome", "succeeded")],
+            ),
+            (
+                "syncline_run_retries_total",
+                vec![("flow", "orders"), ("class", "transient")],
+            ),
+            ("syncline_dead_letters_total", vec![("flow", "orders")]),
+            (
+                "syncline_run_latency_seconds_count",
+                vec![("flow", "orders")],
+            ),
+            (
+                "syncline_partner_requests_total",
+                vec![("partner", "d365"), ("outcome", "error")],
+            ),
+            (
+                "syncline_partner_requests_total",
+                vec![("partner", "d365"), ("outcome", "ok")],
+            ),
+            (
+                "syncline_limiter_wait_seconds_count",
+                vec![("partner", "d365")],
+            ),
+            (
+                "syncline_alert_notifications_total",
+                vec![
+                    ("channel", "email"),
+                    ("event", "incident.resolved"),
+                    ("outcome", "sent"),
+                ],
+            ),
+        ] {
+            assert!(
+                has(name, &labels),
+                "{mode:?}: no {name} {labels:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains(&setup.tenant.to_string()) && !text.contains(&setup.pair));
     }
 }

@@ -121,6 +121,7 @@ async fn metrics_parse_and_stay_bounded_when_a_hundred_tenants_send_webhooks() {
             "syncline_http_request_duration_seconds_count",
             "syncline_queue_runs",
             "syncline_queue_oldest_age_seconds",
+            "syncline_token_refreshes_total",
         ] {
             assert!(
                 after.contains_key(family),
