@@ -52,3 +52,22 @@ CREATE TABLE alert_channels (
     CONSTRAINT uq_alert_channels_tenant_id_name UNIQUE (tenant_id, name)
 );
 CREATE INDEX ix_alert_channels_tenant ON alert_channels (tenant_id);
+
+-- One notification of one incident to one channel: the durable outbox. Any evaluator process
+-- claims due rows atomically, sends once, and reschedules failures with backoff, so a failing
+-- receiver or a restart loses nothing.
+CREATE TABLE alert_deliveries (
+    id               BLOB PRIMARY KEY NOT NULL,
+    tenant_id        BLOB NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    incident_id      BLOB NOT NULL REFERENCES alert_incidents (id) ON DELETE CASCADE,
+    channel_id       BLOB NOT NULL REFERENCES alert_channels (id) ON DELETE CASCADE,
+    event            TEXT NOT NULL CHECK (event IN ('opened', 'reminder', 'resolved')),
+    status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX ix_alert_deliveries_due ON alert_deliveries (status, next_attempt_at);
+CREATE INDEX ix_alert_deliveries_incident ON alert_deliveries (tenant_id, incident_id);

@@ -865,3 +865,121 @@ impl Store {
         Ok(row.is_some())
     }
 }
+
+/// One queued notification of an incident to a channel.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AlertDelivery {
+    /// Primary key.
+    pub id: uuid::Uuid,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// The incident notified about.
+    pub incident_id: IncidentId,
+    /// Where it goes.
+    pub channel_id: ChannelId,
+    /// `opened`, `reminder` or `resolved`.
+    pub event: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts so far (a claimed delivery counts its current attempt).
+    pub attempts: i64,
+    /// When it is due (while claimed: when the claim lapses).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, tenant_id, incident_id, channel_id, event, status, attempts, next_attempt_at, last_error";
+
+impl Store {
+    /// Queues `event` of an incident for every enabled channel of its tenant; answers how many.
+    pub async fn queue_alert_deliveries(
+        &self,
+        tenant: TenantId,
+        incident: IncidentId,
+        event: &str,
+    ) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let channels: Vec<(ChannelId,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM alert_channels WHERE tenant_id = $1 AND enabled = TRUE")
+                .bind(tenant)
+                .fetch_all(pool)
+                .await
+        })?;
+        let sql = "INSERT INTO alert_deliveries (id, tenant_id, incident_id, channel_id, event, status, attempts, next_attempt_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)";
+        for (channel,) in &channels {
+            on_pool!(self, pool => {
+                sqlx::query(sql)
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(tenant)
+                    .bind(incident)
+                    .bind(*channel)
+                    .bind(event)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            })?;
+        }
+        Ok(channels.len() as u64)
+    }
+
+    /// Claims up to `limit` due deliveries across tenants for one attempt each: the claim
+    /// moves their due time to `now + lease`, so no other process takes them meanwhile (and a
+    /// crashed sender's claim lapses).
+    pub async fn claim_alert_deliveries(
+        &self,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<AlertDelivery>, StoreError> {
+        let now = Utc::now();
+        // The due condition is repeated outside the sub-select: PostgreSQL re-checks it on a
+        // row another transaction just claimed, so two processes never both win it.
+        let sql = format!(
+            "UPDATE alert_deliveries SET next_attempt_at = $2, attempts = attempts + 1, updated_at = $1 \
+             WHERE id IN (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+                          ORDER BY next_attempt_at LIMIT $3) \
+             AND status = 'pending' AND next_attempt_at <= $1 RETURNING {DELIVERY_COLUMNS}"
+        );
+        let rows: Vec<AlertDelivery> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(now).bind(now + lease).bind(i64::from(limit.clamp(1, 1000))).fetch_all(pool).await
+        })?;
+        Ok(rows)
+    }
+
+    /// Records how a delivery attempt went: sent, failed for good, or due again at `retry_at`.
+    pub async fn finish_alert_delivery(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        outcome: Result<(), (&str, Option<DateTime<Utc>>)>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let (status, error, next) = match outcome {
+            Ok(()) => ("sent", None, now),
+            Err((error, Some(retry_at))) => ("pending", Some(error), retry_at),
+            Err((error, None)) => ("failed", Some(error), now),
+        };
+        let sql = "UPDATE alert_deliveries SET status = $3, last_error = $4, next_attempt_at = $5, updated_at = $6 \
+                   WHERE tenant_id = $1 AND id = $2";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(tenant).bind(id).bind(status).bind(error).bind(next).bind(now).execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// The deliveries of one incident, oldest first.
+    pub async fn alert_deliveries(
+        &self,
+        tenant: TenantId,
+        incident: IncidentId,
+    ) -> Result<Vec<AlertDelivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM alert_deliveries WHERE tenant_id = $1 AND incident_id = $2 ORDER BY created_at, id"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(incident).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+}

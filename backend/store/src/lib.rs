@@ -25,8 +25,8 @@ pub use accounts::{
     TenantSummary, User,
 };
 pub use alerts::{
-    AlertChannel, AlertKind, AlertRule, AlertRuleUpdate, ChannelKind, Incident, Measurement,
-    NewChannel, NewIncident, channel_secret_prefix,
+    AlertChannel, AlertDelivery, AlertKind, AlertRule, AlertRuleUpdate, ChannelKind, Incident,
+    Measurement, NewChannel, NewIncident, channel_secret_prefix,
 };
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use connections::{

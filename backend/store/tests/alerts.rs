@@ -363,6 +363,62 @@ async fn rules_incidents_and_channels_tell_one_story_on_both_backends() {
             .await
             .unwrap();
         assert_eq!(store.list_alert_channels(tenant).await.unwrap().len(), 1);
+
+        // The outbox: one delivery per enabled channel, claimed by one process at a time.
+        let open = store
+            .list_incidents(tenant, true, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            store
+                .queue_alert_deliveries(tenant, open.id, "opened")
+                .await
+                .unwrap(),
+            1
+        );
+        let lease = Duration::seconds(30);
+        let (x, y) = tokio::join!(
+            store.claim_alert_deliveries(10, lease),
+            store.claim_alert_deliveries(10, lease)
+        );
+        let claimed: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).collect();
+        assert_eq!(claimed.len(), 1, "{backend:?}");
+        assert!(
+            store
+                .claim_alert_deliveries(10, lease)
+                .await
+                .unwrap()
+                .is_empty(),
+            "claimed"
+        );
+        let retry_at = Utc::now() - Duration::seconds(1);
+        store
+            .finish_alert_delivery(tenant, claimed[0].id, Err(("503", Some(retry_at))))
+            .await
+            .unwrap();
+        let again = store.claim_alert_deliveries(10, lease).await.unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 2), "{backend:?}");
+        store
+            .finish_alert_delivery(tenant, again[0].id, Ok(()))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_alert_deliveries(10, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let listed = store.alert_deliveries(tenant, open.id).await.unwrap();
+        assert_eq!(listed[0].status, "sent");
+        assert!(
+            store
+                .alert_deliveries(other, open.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(
             store
                 .alert_channel(other, channel.id)

@@ -382,7 +382,7 @@ async fn webhooks_are_signed_and_a_failing_receiver_is_retried() {
             "other-secret",
         )
         .await;
-        let evaluator = evaluator(&app);
+        let (evaluator, other) = (evaluator(&app), evaluator(&app));
 
         let run = new_run(&app, tenant, pair, "#3001").await;
         attempt(
@@ -393,11 +393,44 @@ async fn webhooks_are_signed_and_a_failing_receiver_is_retried() {
             Some(("permanent", CAUSE)),
         )
         .await;
-        evaluator.tick().await.unwrap();
-        evaluator.flush().await;
+        // Each pass sends what is due; the failed delivery is due again after its backoff,
+        // from the database (a second evaluator process takes over the retries).
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while generic.lock().unwrap().len() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode:?}: the receiver was not retried"
+            );
+            evaluator.tick().await.unwrap();
+            evaluator.flush().await;
+            other.tick().await.unwrap();
+            other.flush().await;
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        for _ in 0..3 {
+            evaluator.tick().await.unwrap();
+            evaluator.flush().await;
+        }
 
         let requests = generic.lock().unwrap().clone();
-        assert_eq!(requests.len(), 3, "{mode:?}: two 503s, then delivered");
+        assert_eq!(requests.len(), 3, "{mode:?}: two 503s, then delivered once");
+        let incident = app
+            .store
+            .list_incidents(tenant, false, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        let deliveries = app
+            .store
+            .alert_deliveries(tenant, incident.id)
+            .await
+            .unwrap();
+        assert_eq!(deliveries.len(), 2, "{mode:?}: one per channel");
+        assert!(
+            deliveries.iter().all(|d| d.status == "sent"),
+            "{mode:?}: {deliveries:?}"
+        );
+        assert_eq!(deliveries.iter().map(|d| d.attempts).max(), Some(3));
         let deliveries: Vec<&str> = requests
             .iter()
             .map(|(h, _)| h.get("x-syncline-delivery").unwrap().to_str().unwrap())

@@ -5,8 +5,11 @@
 //! Several processes may evaluate at once (one per worker process in cluster mode): the store
 //! lets exactly one of them open an incident (a unique index on open incidents), claim a given
 //! notification (an `UPDATE … WHERE last_notified_at …` that only one caller matches) and
-//! resolve it, so nobody is notified twice. A notification is claimed before it is sent: a
-//! process that dies in between loses that one message rather than doubling it.
+//! resolve it, so nobody is notified twice. A claimed notification is queued as one delivery
+//! per channel in the `alert_deliveries` outbox; any process claims due deliveries, sends each
+//! once and reschedules failures with exponential backoff, so a failing receiver or a restart
+//! loses nothing (a delivery whose sender died mid-way may arrive twice: receivers de-duplicate
+//! by `X-Syncline-Delivery`).
 
 mod notify;
 
@@ -35,9 +38,9 @@ pub struct AlertOptions {
     pub public_url: String,
     /// A failure-rate rule needs at least this many finished runs in its window to fire.
     pub min_rate_sample: i64,
-    /// Delivery attempts per webhook notification, the first included.
+    /// Attempts per delivery (one notification to one channel), the first included.
     pub webhook_attempts: u32,
-    /// Delay before the first webhook retry; doubles with each further one.
+    /// Delay before a delivery's first retry; doubles with each further one.
     pub webhook_backoff: Duration,
     /// Timeout of one webhook request.
     pub webhook_timeout: Duration,
@@ -67,6 +70,8 @@ pub struct TickReport {
     pub notified: usize,
     /// Incidents this process resolved.
     pub resolved: usize,
+    /// Deliveries queued (one per notification and enabled channel).
+    pub queued: usize,
 }
 
 /// Evaluates the rules of every pair; see the module documentation.
@@ -92,8 +97,9 @@ impl AlertEvaluator {
         }
     }
 
-    /// One pass over every tenant's pairs. Deliveries run in the background (a slow or
-    /// failing webhook must not hold up other tenants' alerts); see [`Self::flush`].
+    /// One pass over every tenant's pairs, then over the due deliveries. Deliveries run in
+    /// the background (a slow or failing webhook must not hold up other tenants' alerts); see
+    /// [`Self::flush`].
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
         for tenant in self.store.list_tenants().await? {
@@ -109,6 +115,7 @@ impl AlertEvaluator {
                 }
             }
         }
+        self.deliver_due().await?;
         Ok(report)
     }
 
@@ -179,7 +186,8 @@ impl AlertEvaluator {
                     tracing::info!(tenant_id = %tenant, pair_id = %pair.id, kind = rule.kind.as_str(), "incident resolved");
                     // Only incidents somebody heard about get a "resolved" message.
                     if resolved.notifications > 0 {
-                        self.deliver(NotificationKind::Resolved, pair, rule, resolved);
+                        self.queue(NotificationKind::Resolved, &resolved, report)
+                            .await?;
                     }
                 }
                 return Ok(());
@@ -228,22 +236,82 @@ impl AlertEvaluator {
             } else {
                 NotificationKind::Reminder
             };
-            self.deliver(kind, pair, rule, claimed);
+            self.queue(kind, &claimed, report).await?;
         }
         Ok(())
     }
 
-    fn deliver(&self, kind: NotificationKind, pair: &Pair, rule: &AlertRule, incident: Incident) {
-        let notifier = Arc::clone(&self.notifier);
-        let pair = pair.clone();
-        let rule = rule.clone();
-        let handle = tokio::spawn(async move {
-            notifier.notify(kind, &pair, &rule, &incident).await;
-        });
-        if let Ok(mut deliveries) = self.deliveries.lock() {
-            deliveries.retain(|h| !h.is_finished());
-            deliveries.push(handle);
+    /// Queues a notification for every enabled channel of the tenant.
+    async fn queue(
+        &self,
+        kind: NotificationKind,
+        incident: &Incident,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let queued = self
+            .store
+            .queue_alert_deliveries(incident.tenant_id, incident.id, kind.stored())
+            .await?;
+        if queued == 0 {
+            tracing::warn!(tenant_id = %incident.tenant_id, incident_id = %incident.id, "no alert channel is enabled: nobody is notified");
         }
+        report.queued += usize::try_from(queued).unwrap_or(usize::MAX);
+        Ok(())
+    }
+
+    /// Claims due deliveries and sends each once in the background; failures are due again
+    /// after a backoff that doubles per attempt, until `webhook_attempts` attempts.
+    async fn deliver_due(&self) -> Result<(), StoreError> {
+        let lease = chrono::Duration::from_std(self.options.webhook_timeout * 2)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+        for delivery in self.store.claim_alert_deliveries(100, lease).await? {
+            let notifier = Arc::clone(&self.notifier);
+            let store = self.store.clone();
+            let options = self.options.clone();
+            let handle = tokio::spawn(async move {
+                let outcome = notifier.deliver_once(&delivery).await;
+                let attempts = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
+                let recorded = match &outcome {
+                    Ok(()) => {
+                        store
+                            .finish_alert_delivery(delivery.tenant_id, delivery.id, Ok(()))
+                            .await
+                    }
+                    Err(error) => {
+                        let text = error.to_string();
+                        let retry_at = (error.retryable() && attempts < options.webhook_attempts)
+                            .then(|| {
+                                let delay = options
+                                    .webhook_backoff
+                                    .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+                                    .min(Duration::from_secs(3600));
+                                Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default()
+                            });
+                        if retry_at.is_some() {
+                            tracing::warn!(%error, delivery_id = %delivery.id, attempts, "notification failed; will retry");
+                        } else {
+                            tracing::error!(%error, delivery_id = %delivery.id, attempts, "notification failed for good");
+                        }
+                        store
+                            .finish_alert_delivery(
+                                delivery.tenant_id,
+                                delivery.id,
+                                Err((&text, retry_at)),
+                            )
+                            .await
+                    }
+                };
+                if let Err(error) = recorded {
+                    // The claim lapses and the delivery is tried again: at least once.
+                    tracing::error!(%error, delivery_id = %delivery.id, "recording a delivery failed");
+                }
+            });
+            if let Ok(mut deliveries) = self.deliveries.lock() {
+                deliveries.retain(|h| !h.is_finished());
+                deliveries.push(handle);
+            }
+        }
+        Ok(())
     }
 
     /// Runs passes until `shutdown` is cancelled, then waits for deliveries in flight.

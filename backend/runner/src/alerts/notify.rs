@@ -18,8 +18,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use syncline_store::{
-    AlertChannel, AlertRule, ChannelKind, Incident, Pair, Store, StoreError, TenantId,
-    channel_secret_prefix,
+    AlertChannel, AlertDelivery, AlertRule, ChannelKind, Incident, Pair, Store, StoreError,
+    TenantId, channel_secret_prefix,
 };
 
 use super::AlertOptions;
@@ -57,7 +57,23 @@ pub enum NotifyError {
         attempts: u32,
         /// The last failure.
         last: String,
+        /// Whether trying again later may help (network, 5xx, 408, 429).
+        retryable: bool,
     },
+    /// The incident, channel, rule or pair of a queued delivery is gone.
+    #[error("{0} no longer exists")]
+    Gone(&'static str),
+}
+
+impl NotifyError {
+    /// Whether a later attempt may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            NotifyError::Webhook { retryable, .. } => *retryable,
+            NotifyError::Store(_) | NotifyError::Mail(_) => true,
+            NotifyError::Config(_) | NotifyError::Gone(_) => false,
+        }
+    }
 }
 
 /// Why a notification is sent.
@@ -82,6 +98,28 @@ impl NotificationKind {
             NotificationKind::Resolved => "incident.resolved",
             NotificationKind::Test => "test",
         }
+    }
+
+    /// The name a queued delivery stores (`opened`, `reminder`, `resolved`; tests are never
+    /// queued).
+    pub fn stored(self) -> &'static str {
+        match self {
+            NotificationKind::Opened => "opened",
+            NotificationKind::Reminder => "reminder",
+            NotificationKind::Resolved => "resolved",
+            NotificationKind::Test => "test",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse_stored(value: &str) -> Option<NotificationKind> {
+        [
+            NotificationKind::Opened,
+            NotificationKind::Reminder,
+            NotificationKind::Resolved,
+        ]
+        .into_iter()
+        .find(|k| k.stored() == value)
     }
 
     fn label(self) -> &'static str {
@@ -193,6 +231,8 @@ pub fn verify_signature(
 /// One notification, rendered for every channel kind.
 struct Message {
     kind: NotificationKind,
+    /// `X-Syncline-Delivery`: the same on every attempt of one delivery.
+    delivery: String,
     subject: String,
     text: String,
     document: Value,
@@ -227,57 +267,49 @@ impl Notifier {
         })
     }
 
-    /// Sends a notification about `incident` to every enabled channel of its tenant; failures
-    /// are logged (a channel that fails must not stop the others).
-    pub async fn notify(
-        &self,
-        kind: NotificationKind,
-        pair: &Pair,
-        rule: &AlertRule,
-        incident: &Incident,
-    ) {
-        let tenant = pair.tenant_id;
-        let message = match self.render(kind, pair, rule, incident).await {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::error!(%error, tenant_id = %tenant, "rendering a notification failed");
-                return;
-            }
-        };
-        let channels = match self.store.list_alert_channels(tenant).await {
-            Ok(channels) => channels,
-            Err(error) => {
-                tracing::error!(%error, tenant_id = %tenant, "listing alert channels failed");
-                return;
-            }
-        };
-        if channels.iter().all(|c| !c.enabled) {
-            tracing::warn!(tenant_id = %tenant, incident_id = %incident.id, "no alert channel is enabled: notification not sent");
-        }
-        let message = &message;
-        let sends = channels
-            .iter()
-            .filter(|c| c.enabled)
-            .map(|channel| async move {
-                let sent = self.send_to(channel, message).await;
-                crate::metrics::metrics()
-                    .notifications
-                    .with_label_values(&[
-                        channel.kind.as_str(),
-                        message.kind.event(),
-                        if sent.is_ok() { "sent" } else { "failed" },
-                    ])
-                    .inc();
-                match sent {
-                    Ok(()) => {
-                        tracing::info!(tenant_id = %tenant, channel_id = %channel.id, event = message.kind.event(), "notification sent");
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, tenant_id = %tenant, channel_id = %channel.id, event = message.kind.event(), "notification failed");
-                    }
-                }
-            });
-        futures::future::join_all(sends).await;
+    /// One attempt of a queued delivery: loads what it is about, renders it for its channel
+    /// and sends it once (the caller reschedules failures).
+    pub async fn deliver_once(&self, delivery: &AlertDelivery) -> Result<(), NotifyError> {
+        let tenant = delivery.tenant_id;
+        let kind = NotificationKind::parse_stored(&delivery.event)
+            .ok_or(NotifyError::Gone("event kind"))?;
+        let incident = self
+            .store
+            .incident(tenant, delivery.incident_id)
+            .await?
+            .ok_or(NotifyError::Gone("the incident"))?;
+        let channel = self
+            .store
+            .alert_channel(tenant, delivery.channel_id)
+            .await?
+            .ok_or(NotifyError::Gone("the channel"))?;
+        let rule = self
+            .store
+            .alert_rule(tenant, incident.rule_id)
+            .await?
+            .ok_or(NotifyError::Gone("the rule"))?;
+        let pair = self
+            .store
+            .pair(tenant, incident.pair_id)
+            .await?
+            .ok_or(NotifyError::Gone("the pair"))?;
+        let message = self
+            .render(delivery.id.to_string(), kind, &pair, &rule, &incident)
+            .await?;
+        let sent = self.send_to(&channel, &message, 1).await;
+        crate::metrics::metrics()
+            .notifications
+            .with_label_values(&[
+                channel.kind.as_str(),
+                kind.event(),
+                match &sent {
+                    Ok(()) => "sent",
+                    Err(error) if error.retryable() => "retry",
+                    Err(_) => "failed",
+                },
+            ])
+            .inc();
+        sent
     }
 
     /// Sends a test notification to one channel and says how it went.
@@ -298,11 +330,13 @@ impl Notifier {
         });
         let message = Message {
             kind: NotificationKind::Test,
+            delivery: uuid::Uuid::new_v4().to_string(),
             subject,
             text,
             document,
         };
-        self.send_to(channel, &message).await
+        // Someone waits for the answer: a couple of quick attempts, not the outbox's schedule.
+        self.send_to(channel, &message, 2).await
     }
 
     async fn tenant_name(&self, tenant: TenantId) -> Result<String, StoreError> {
@@ -315,6 +349,7 @@ impl Notifier {
 
     async fn render(
         &self,
+        delivery: String,
         kind: NotificationKind,
         pair: &Pair,
         rule: &AlertRule,
@@ -378,16 +413,22 @@ impl Notifier {
         });
         Ok(Message {
             kind,
+            delivery,
             subject,
             text,
             document,
         })
     }
 
-    async fn send_to(&self, channel: &AlertChannel, message: &Message) -> Result<(), NotifyError> {
+    async fn send_to(
+        &self,
+        channel: &AlertChannel,
+        message: &Message,
+        attempts: u32,
+    ) -> Result<(), NotifyError> {
         match channel.kind {
             ChannelKind::Email => self.email(channel, message).await,
-            ChannelKind::Webhook => self.webhook(channel, message).await,
+            ChannelKind::Webhook => self.webhook(channel, message, attempts).await,
         }
     }
 
@@ -433,7 +474,12 @@ impl Notifier {
         }
     }
 
-    async fn webhook(&self, channel: &AlertChannel, message: &Message) -> Result<(), NotifyError> {
+    async fn webhook(
+        &self,
+        channel: &AlertChannel,
+        message: &Message,
+        attempts: u32,
+    ) -> Result<(), NotifyError> {
         let format = channel
             .settings
             .get("format")
@@ -474,8 +520,8 @@ impl Notifier {
         };
         let body =
             serde_json::to_vec(&body).map_err(|e| NotifyError::Config(format!("payload: {e}")))?;
-        let delivery = uuid::Uuid::new_v4().to_string();
-        let attempts = self.options.webhook_attempts.max(1);
+        let delivery = message.delivery.clone();
+        let attempts = attempts.max(1);
         let mut last = String::new();
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -509,6 +555,7 @@ impl Notifier {
                         return Err(NotifyError::Webhook {
                             attempts: attempt + 1,
                             last,
+                            retryable: false,
                         });
                     }
                 }
@@ -526,7 +573,11 @@ impl Notifier {
             }
             tracing::debug!(channel_id = %channel.id, attempt = attempt + 1, %last, "webhook attempt failed");
         }
-        Err(NotifyError::Webhook { attempts, last })
+        Err(NotifyError::Webhook {
+            attempts,
+            last,
+            retryable: true,
+        })
     }
 }
 
