@@ -40,6 +40,8 @@ pub struct Config {
     pub workers: usize,
     /// SMTP server for outgoing email; `None` writes emails to the log.
     pub smtp_url: Option<SecretString>,
+    /// Seconds between alert evaluation passes.
+    pub alert_interval_secs: u64,
     /// Sender of outgoing email.
     pub mail_from: String,
     /// Secret for session cookies and CSRF tokens (base64, at least 32 bytes); generated into
@@ -98,6 +100,7 @@ struct FileConfig {
     log_format: Option<String>,
     public_url: Option<String>,
     workers: Option<usize>,
+    alert_interval_secs: Option<u64>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     session_secret: Option<String>,
@@ -154,6 +157,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "SYNCLINE_WORKERS",
         "8",
         "Jobs processed at once by each worker process.",
+    ),
+    (
+        "SYNCLINE_ALERT_INTERVAL",
+        "5",
+        "Seconds between alert evaluation passes (every worker process evaluates; the database keeps incidents and notifications unique).",
     ),
     (
         "SYNCLINE_SMTP_URL",
@@ -296,6 +304,18 @@ impl Config {
             None => file.workers.unwrap_or(8),
         };
 
+        let alert_interval_secs = match env("SYNCLINE_ALERT_INTERVAL") {
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "SYNCLINE_ALERT_INTERVAL",
+                    reason: format!("{text:?} is not a number of seconds from 1 to 3600"),
+                })?,
+            None => file.alert_interval_secs.unwrap_or(5),
+        };
+
         let smtp_url = env("SYNCLINE_SMTP_URL").or(file.smtp_url);
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
@@ -344,6 +364,7 @@ impl Config {
             log_format,
             public_url,
             workers,
+            alert_interval_secs,
             smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             session_secret: session_secret.map(SecretString::from),
@@ -377,6 +398,7 @@ impl Config {
             "log_format": format!("{:?}", self.log_format).to_lowercase(),
             "public_url": self.public_url.as_str(),
             "workers": self.workers,
+            "alert_interval_secs": self.alert_interval_secs,
             "smtp": match &self.smtp_url {
                 Some(url) => redact_url(url.expose_secret()),
                 None => "none (emails are logged)".to_owned(),

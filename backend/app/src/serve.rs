@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use syncline_runner::{
-    Dispatcher, FlowOptions, InProcessDispatcher, InProcessRateLimiter, RateLimiter,
+    AlertOptions, Dispatcher, FlowOptions, InProcessDispatcher, InProcessRateLimiter, RateLimiter,
     RedisDispatcher, RedisDispatcherOptions, RedisRateLimiter, RuntimeOptions, WorkerPoolOptions,
-    spawn_runtime,
+    spawn_alerts, spawn_runtime,
 };
 use syncline_store::{SqliteSettings, Store, StoreOptions};
 use syncline_web::auth::throttle::{LoginThrottle, RedisCounter, ThrottlePolicy};
@@ -164,9 +164,32 @@ pub fn start_workers(
         ..RuntimeOptions::default()
     };
     let limiter = open_limiter(config, &options.flows)?;
-    Ok(spawn_runtime(
-        store, dispatcher, limiter, options, shutdown,
-    )?)
+    // Alerts are evaluated by every worker process; the store makes sure only one of them
+    // opens, notifies or resolves a given incident.
+    let mailer = Mailer::new(
+        config.smtp_url.as_ref().map(|u| u.expose_secret()),
+        &config.mail_from,
+    )?;
+    let alert_options = AlertOptions {
+        interval: std::time::Duration::from_secs(config.alert_interval_secs),
+        public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+        ..AlertOptions::default()
+    };
+    let (_, alerts) = spawn_alerts(
+        store.clone(),
+        Arc::new(mailer),
+        alert_options,
+        shutdown.clone(),
+    )?;
+    let runtime = spawn_runtime(store, dispatcher, limiter, options, shutdown)?;
+    Ok(tokio::spawn(async move {
+        if let Err(error) = runtime.await {
+            tracing::error!(%error, "worker runtime ended abnormally");
+        }
+        if let Err(error) = alerts.await {
+            tracing::error!(%error, "alert evaluator ended abnormally");
+        }
+    }))
 }
 
 /// Redis Streams with `REDIS_URL`, else the in-process dispatcher.

@@ -3,11 +3,13 @@
 //! The database row is the truth about work; the dispatcher only says "look at row X now".
 //! Two dispatchers share one trait: in-process (embedded default) and Redis Streams (cluster).
 
+mod alerts;
 mod dispatch;
 mod fairness;
 mod flows;
 mod limiter;
 mod memory;
+pub mod metrics;
 mod redis_streams;
 mod retry;
 mod routing;
@@ -15,6 +17,10 @@ mod runtime;
 mod sweeper;
 mod workers;
 
+pub use alerts::{
+    AlertEvaluator, AlertOptions, MailTransport, NotificationKind, Notifier, NotifyError,
+    SIGNATURE_HEADER, TickReport, WebhookFormat, sign_payload, spawn_alerts, verify_signature,
+};
 pub use dispatch::{Delivery, DispatchError, Dispatcher, Job};
 pub use fairness::FairQueue;
 pub use flows::{

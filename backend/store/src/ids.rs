@@ -74,3 +74,15 @@ id_type!(
     /// Identifies a run.
     RunId
 );
+id_type!(
+    /// Identifies an alert rule.
+    AlertRuleId
+);
+id_type!(
+    /// Identifies an alert incident.
+    IncidentId
+);
+id_type!(
+    /// Identifies an alert notification channel.
+    ChannelId
+);

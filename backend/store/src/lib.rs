@@ -5,6 +5,7 @@
 //! Rust so no engine-specific clock functions are needed.
 
 mod accounts;
+mod alerts;
 mod audit;
 mod connections;
 pub mod crypto;
@@ -23,13 +24,18 @@ pub use accounts::{
     ActionKind, ActionToken, ApiKey, Member, NewActionToken, NewApiKey, NewUser, Role, Session,
     TenantSummary, User,
 };
+pub use alerts::{
+    AlertChannel, AlertDelivery, AlertKind, AlertRule, AlertRuleUpdate, ChannelKind, Incident,
+    Measurement, NewChannel, NewIncident, channel_secret_prefix,
+};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use connections::{
     Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook,
 };
 pub use error::StoreError;
 pub use ids::{
-    ActionTokenId, ApiKeyId, ConnectionId, InboxId, PairId, RunId, SessionId, TenantId, UserId,
+    ActionTokenId, AlertRuleId, ApiKeyId, ChannelId, ConnectionId, InboxId, IncidentId, PairId,
+    RunId, SessionId, TenantId, UserId,
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
 pub use mappings::{MappingDraft, MappingVersion};

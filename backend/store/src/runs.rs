@@ -739,6 +739,27 @@ impl Store {
         rows.into_iter().map(Run::try_from).collect()
     }
 
+    /// Across all tenants, the runs waiting or in progress per status with the creation time of
+    /// the oldest: platform figures for `/metrics`, never shown to a tenant.
+    pub async fn queue_stats(
+        &self,
+    ) -> Result<Vec<(RunStatus, i64, Option<DateTime<Utc>>)>, StoreError> {
+        let sql = "SELECT status, COUNT(*), MIN(created_at) FROM runs \
+                   WHERE status IN ('queued', 'running', 'retrying') GROUP BY status";
+        let rows: Vec<(String, i64, Option<DateTime<Utc>>)> =
+            on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(status, count, oldest)| {
+                RunStatus::parse(&status)
+                    .map(|s| (s, count, oldest))
+                    .ok_or(StoreError::Corrupt {
+                        what: "runs.status",
+                        detail: status,
+                    })
+            })
+            .collect()
+    }
+
     /// How many of the tenant's runs are in each status (for dashboards and tests).
     pub async fn run_counts(
         &self,

@@ -4,6 +4,7 @@
 //! listener (port 0 in tests) and serves it until told to stop.
 
 pub mod accounts;
+pub mod alerting;
 pub mod api;
 mod assets;
 pub mod auth;
@@ -13,6 +14,7 @@ mod error;
 mod health;
 pub mod intake;
 pub mod mail;
+mod metrics;
 pub mod oauth;
 pub mod partners;
 mod partners_d365;

@@ -105,3 +105,20 @@ impl Mailer {
         }
     }
 }
+
+/// Alert notifications go out through the same mailer as invitations.
+impl syncline_runner::MailTransport for Mailer {
+    fn send<'a>(
+        &'a self,
+        to: &'a str,
+        subject: &'a str,
+        body: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            Mailer::send(self, to, subject, body)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}

@@ -11,7 +11,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::{AppState, api, assets, auth, console, health, intake, oauth};
+use crate::{AppState, api, assets, auth, console, health, intake, metrics, oauth};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -24,6 +24,9 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(oauth::router())
         .merge(intake::router())
+        .merge(metrics::router())
+        // `route_layer` runs after routing, so the middleware sees the matched route.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(axum::middleware::from_fn(auth::principal::cookie_slot))
         .layer(CatchPanicLayer::new())

@@ -491,7 +491,46 @@ async fn fixtures_for(app: &TestApp, b: &Team, b_key_id: &str) -> BTreeMap<&'sta
         .await
         .unwrap();
     let run = dead_run(app, b.tenant, pair.id, shop.id).await;
+    let rule = app
+        .store
+        .ensure_alert_rules(b.tenant, pair.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let incident = app
+        .store
+        .open_incident(
+            b.tenant,
+            &syncline_store::NewIncident {
+                rule_id: rule.id,
+                pair_id: pair.id,
+                kind: rule.kind,
+                summary: "B pair: run dead-lettered".into(),
+                cause: None,
+                value: 1.0,
+                runs_url: "/console/runs".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let channel = app
+        .store
+        .create_alert_channel(
+            b.tenant,
+            &syncline_store::NewChannel {
+                name: "B channel".into(),
+                kind: syncline_store::ChannelKind::Email,
+                settings: json!({"addresses": ["b-ops@example.test"]}),
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
     BTreeMap::from([
+        ("rule_id", rule.id.to_string()),
+        ("incident_id", incident.id.to_string()),
+        ("channel_id", channel.id.to_string()),
         ("user_id", b.viewer_id.to_string()),
         ("key_id", b_key_id.to_owned()),
         ("connection_id", shop.id.to_string()),
@@ -1203,6 +1242,10 @@ async fn the_openapi_document_describes_every_api_route() {
         "/api/v1/runs/{run_id}",
         "/api/v1/runs/{run_id}/replay",
         "/api/v1/dead-letters",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{incident_id}/acknowledge",
+        "/api/v1/alert-channels/{channel_id}/test",
+        "/api/v1/alert-rules/{rule_id}",
         "/api/v1/admin/tenants",
     ] {
         assert!(

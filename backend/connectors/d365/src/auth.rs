@@ -162,7 +162,7 @@ impl TokenCache {
         self.state.lock().await.cached = None;
     }
 
-    /// How many tokens were fetched from Entra so far.
+    /// How many tokens this cache fetched from Entra so far.
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
     }
@@ -174,6 +174,7 @@ impl TokenCache {
 
     async fn fetch(&self) -> Result<(AccessToken, Duration), D365Error> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        TOKEN_FETCHES.fetch_add(1, Ordering::Relaxed);
         let host = host_of(&self.endpoint);
         let form = [
             ("client_id", self.client_id.as_str()),
@@ -286,4 +287,12 @@ fn classify_aad(
         message,
         code: code_text,
     }
+}
+
+/// Tokens fetched from Entra by every cache of this process (a `/metrics` counter).
+static TOKEN_FETCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many tokens every cache of this process fetched from Entra so far.
+pub fn token_fetches_total() -> u64 {
+    TOKEN_FETCHES.load(Ordering::Relaxed)
 }

@@ -290,6 +290,7 @@ impl FlowEngine {
         };
         let outcome = self.outcome(&run, &pair, result, label).await;
         self.store.finish_run(tenant, run.id, &outcome).await?;
+        crate::metrics::record_run(&run, &outcome);
         Ok(())
     }
 
@@ -477,7 +478,10 @@ impl D365Session<'_> {
                 ),
             });
         }
-        match self.limiter.acquire(&self.key, cost.max(1)).await {
+        let waiting = std::time::Instant::now();
+        let acquired = self.limiter.acquire(&self.key, cost.max(1)).await;
+        crate::metrics::metrics().limiter_waited("d365", waiting.elapsed());
+        match acquired {
             Ok(_) => Ok(()),
             // A batch bigger than the burst allowance: take it in steps of the allowance.
             Err(crate::LimiterError::CostExceedsCapacity { capacity, .. }) => {
@@ -502,12 +506,16 @@ impl D365Session<'_> {
 
     async fn query(&self, query: &Query) -> Result<Vec<Value>, FlowError> {
         self.admit().await?;
-        Ok(self.client.query(query).await?)
+        Ok(crate::metrics::observe_d365(
+            self.client.query(query).await,
+        )?)
     }
 
     async fn create(&self, entity_set: &str, body: &Value) -> Result<Value, FlowError> {
         self.admit().await?;
-        Ok(self.client.create(entity_set, body).await?)
+        Ok(crate::metrics::observe_d365(
+            self.client.create(entity_set, body).await,
+        )?)
     }
 
     async fn patch(
@@ -517,7 +525,9 @@ impl D365Session<'_> {
         body: &Value,
     ) -> Result<(), FlowError> {
         self.admit().await?;
-        Ok(self.client.patch(entity_set, key, body).await?)
+        Ok(crate::metrics::observe_d365(
+            self.client.patch(entity_set, key, body).await,
+        )?)
     }
 
     /// Deletes; `false` when the record was already gone.
@@ -527,7 +537,7 @@ impl D365Session<'_> {
         key: &syncline_d365::odata::Key,
     ) -> Result<bool, FlowError> {
         self.admit().await?;
-        match self.client.delete(entity_set, key).await {
+        match crate::metrics::observe_d365(self.client.delete(entity_set, key).await) {
             Ok(()) => Ok(true),
             Err(D365Error::NotFound(_)) => Ok(false),
             Err(error) => Err(error.into()),
@@ -537,7 +547,9 @@ impl D365Session<'_> {
     async fn batch(&self, batch: &Batch) -> Result<BatchResponse, FlowError> {
         self.admit_cost(u32::try_from(batch.len()).unwrap_or(u32::MAX))
             .await?;
-        Ok(self.client.batch(batch).await?)
+        Ok(crate::metrics::observe_d365(
+            self.client.batch(batch).await,
+        )?)
     }
 }
 

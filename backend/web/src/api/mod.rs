@@ -2,6 +2,7 @@
 //! an OpenAPI document generated from the handlers themselves.
 
 mod admin;
+mod alerts;
 mod audit_log;
 mod connections;
 pub(crate) mod keys;
@@ -37,6 +38,7 @@ use crate::{AppError, AppState};
         (name = "connections", description = "Shopify stores and D365 environments"),
         (name = "pairs", description = "Integration pairs"),
         (name = "runs", description = "Runs of the flows, replays and dead letters"),
+        (name = "alerts", description = "Alert rules, incidents and notification channels"),
         (name = "platform", description = "Platform administration (not tenant-scoped)"),
     )
 )]
@@ -87,6 +89,18 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::replay_run))
         .routes(routes!(runs::dead_letters))
+        .routes(routes!(alerts::list_incidents))
+        .routes(routes!(alerts::get_incident))
+        .routes(routes!(alerts::acknowledge_incident))
+        .routes(routes!(alerts::list_channels, alerts::create_channel))
+        .routes(routes!(
+            alerts::get_channel,
+            alerts::update_channel,
+            alerts::delete_channel
+        ))
+        .routes(routes!(alerts::test_channel))
+        .routes(routes!(alerts::list_rules))
+        .routes(routes!(alerts::update_rule))
         .routes(routes!(admin::list_tenants, admin::create_tenant))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::reactivate_tenant))

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod alerts;
 mod dashboard;
 mod forms;
 mod integrations;
@@ -125,6 +126,26 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/console/runs/{run_id}", get(runs::run_page)),
         ("/console/runs/{run_id}/replay", post(runs::replay_run)),
         ("/console/dead-letters", get(runs::dead_letters_page)),
+        ("/console/alerts", get(alerts::alerts_page)),
+        ("/console/alerts/channels", post(alerts::create_channel)),
+        (
+            "/console/alerts/channels/{channel_id}",
+            post(alerts::update_channel),
+        ),
+        (
+            "/console/alerts/channels/{channel_id}/delete",
+            post(alerts::delete_channel),
+        ),
+        (
+            "/console/alerts/channels/{channel_id}/test",
+            post(alerts::test_channel),
+        ),
+        ("/console/alerts/rules/{rule_id}", post(alerts::update_rule)),
+        ("/console/incidents", get(alerts::incidents_page)),
+        (
+            "/console/incidents/{incident_id}/acknowledge",
+            post(alerts::acknowledge),
+        ),
         ("/console/settings/members", get(settings::members_page)),
         ("/console/settings/invitations", post(settings::invite)),
         (
@@ -186,6 +207,8 @@ pub(crate) struct Chrome {
     pub can_audit: bool,
     /// May replay runs.
     pub can_operate: bool,
+    /// Open alert incidents of the selected tenant (the nav badge).
+    pub open_incidents: i64,
 }
 
 impl Chrome {
@@ -206,7 +229,12 @@ impl Chrome {
             })
             .collect();
         let role = actor.tenant.as_ref().map(|t| t.role);
+        let open_incidents = match selected {
+            Some(tenant) => state.store.count_open_incidents(tenant).await?,
+            None => 0,
+        };
         Ok(Chrome {
+            open_incidents,
             user: user.email.clone(),
             csrf: state.sessions.csrf_token(session.id),
             tenant_name: actor

@@ -71,6 +71,8 @@ pub struct TestApp {
     pub mode: Mode,
     pub sandbox: Arc<syncline_web::sandbox::BuiltInSandbox>,
     pub db_url: String,
+    /// The dispatcher the web layer announces work on (for tests that also run workers).
+    pub dispatcher: Arc<dyn Dispatcher>,
     stop: CancellationToken,
     _db: TestDatabase,
 }
@@ -141,7 +143,7 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         }),
         sandbox: Some(sandbox.clone() as Arc<dyn syncline_web::sandbox::Sandbox>),
     };
-    let state = AppState::new(db.store.clone(), dispatcher, settings);
+    let state = AppState::new(db.store.clone(), dispatcher.clone(), settings);
     let app = Application::build(address, state).await.unwrap();
     let stop = CancellationToken::new();
     let stopped = stop.clone();
@@ -152,6 +154,7 @@ pub async fn spawn_app_with(mode: Mode, policy: ThrottlePolicy) -> TestApp {
         mode,
         sandbox,
         db_url: db.url.clone(),
+        dispatcher,
         stop,
         _db: db,
     }
@@ -380,4 +383,45 @@ pub fn link_in(text: &str, prefix: &str) -> String {
         .find(prefix)
         .unwrap_or_else(|| panic!("no link starting {prefix} in:\n{text}"));
     text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// The decoded texts of every email to `to` in the Maildir, in no particular order.
+pub fn mails_to(to: &str) -> Vec<String> {
+    let dir = std::path::PathBuf::from(env("SYNCLINE_TEST_MAILDIR")).join("new");
+    std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .filter(|raw| {
+                    raw.lines()
+                        .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
+                })
+                .map(|raw| {
+                    let subject = raw
+                        .lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with("subject:"))
+                        .unwrap_or("")
+                        .to_owned();
+                    format!("{subject}\n{}", decode_body(&raw))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until an email to `to` whose subject or text contains `needle` arrives.
+pub async fn wait_for_mail_containing(to: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(mail) = mails_to(to).into_iter().find(|m| m.contains(needle)) {
+            return mail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email to {to} containing {needle:?} arrived; got {:?}",
+            mails_to(to)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

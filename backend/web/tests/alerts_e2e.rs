@@ -1,0 +1,391 @@
+//! Alerting end to end on both backends, with the real pipeline: the sandbox Shopify shop
+//! places an order, its signed webhook reaches the intake, a worker maps it with the pair's
+//! published mapping and talks to the D365 emulator, and the alert evaluator runs on its own
+//! timer and emails the SMTP sink.
+//!
+//! A mapping whose ItemNumber comes from the line title dead-letters the order: exactly one
+//! email names the pair and the cause. Publishing the fixed mapping and replaying resolves
+//! it: one "resolved" email. A D365 outage that recovers within the retries sends nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{MODES, TestApp, env, mail_count, spawn_app, unique_email, wait_for_mail_containing};
+use serde_json::{Value, json};
+use syncline_runner::{
+    AlertOptions, FlowOptions, InProcessRateLimiter, RateLimit, RetryPolicy, RuntimeOptions,
+    SweeperOptions, WorkerPoolOptions, spawn_alerts, spawn_runtime,
+};
+use syncline_store::{ConnectionKind, Role, RunStatus, TenantId};
+use syncline_web::mail::Mailer;
+use tokio_util::sync::CancellationToken;
+
+/// The default orders template with one rule's source path replaced.
+fn template_with(target: &str, path: &str) -> Value {
+    let mut doc: Value =
+        serde_json::from_str(syncline_core::templates::Flow::Orders.template_json()).unwrap();
+    let rule = doc["rules"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["target"] == target)
+        .unwrap();
+    rule["source"] = json!({ "path": path });
+    doc
+}
+
+struct Running {
+    stop: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Workers (quick retries) and the alert evaluator (a short interval) for the app.
+fn start_workers_and_alerts(app: &TestApp) -> Running {
+    let stop = CancellationToken::new();
+    let limit = RateLimit {
+        capacity: 1000,
+        refill_per_second: 1000.0,
+    };
+    let options = RuntimeOptions {
+        workers: WorkerPoolOptions {
+            concurrency: 4,
+            poll: Duration::from_millis(200),
+        },
+        flows: FlowOptions {
+            retry: RetryPolicy {
+                base: Duration::from_millis(200),
+                max_delay: Duration::from_millis(800),
+                max_attempts: 8,
+            },
+            ..FlowOptions::default()
+        },
+        sweeper: SweeperOptions {
+            interval: Duration::from_millis(200),
+            ..SweeperOptions::default()
+        },
+    };
+    spawn_runtime(
+        app.store.clone(),
+        app.dispatcher.clone(),
+        Arc::new(InProcessRateLimiter::new(limit).unwrap()),
+        options,
+        stop.clone(),
+    )
+    .unwrap();
+    let mailer = Mailer::new(
+        Some(&env("SYNCLINE_TEST_SMTP_URL")),
+        "Syncline Alerts <alerts@syncline.test>",
+    )
+    .unwrap();
+    let alerts = AlertOptions {
+        interval: Duration::from_millis(300),
+        public_url: app.base.clone(),
+        ..AlertOptions::default()
+    };
+    spawn_alerts(app.store.clone(), Arc::new(mailer), alerts, stop.clone()).unwrap();
+    Running { stop }
+}
+
+struct Setup {
+    tenant: TenantId,
+    client: reqwest::Client,
+    csrf: String,
+    pair: String,
+}
+
+/// A tenant whose sandbox pair "Webshop EU → D365" is active, and an email channel to `to`.
+async fn sandbox_pair(app: &TestApp, to: &str) -> Setup {
+    let tenant = app
+        .tenant(&format!(
+            "e2e-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .await;
+    let email = unique_email("owner");
+    app.user(&email, Some((tenant, Role::Owner)), false).await;
+    let client = app.session(&email).await;
+    let csrf = app.csrf(&client).await;
+    let created = client
+        .post(app.url("/console/connections/sandbox"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success() || created.status().is_redirection());
+    let connections = app.store.list_connections(tenant).await.unwrap();
+    let id_of = |kind| connections.iter().find(|c| c.kind == kind).unwrap().id;
+    let pair: Value = client
+        .post(app.url("/api/v1/pairs"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "Webshop EU", "shopify_connection_id": id_of(ConnectionKind::Shopify), "d365_connection_id": id_of(ConnectionKind::D365), "environment": "sandbox", "flows": ["orders"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pair = pair["id"].as_str().unwrap().to_owned();
+    let activated = client
+        .post(app.url(&format!("/api/v1/pairs/{pair}/activate")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activated.status(), 200);
+    let channel = client
+        .post(app.url("/api/v1/alert-channels"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "Operations", "kind": "email", "addresses": [to]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(channel.status(), 201);
+    Setup {
+        tenant,
+        client,
+        csrf,
+        pair,
+    }
+}
+
+async fn publish(app: &TestApp, setup: &Setup, document: &Value) {
+    let response = setup
+        .client
+        .post(app.url(&format!(
+            "/console/pairs/{}/mappings/orders/publish",
+            setup.pair
+        )))
+        .form(&[
+            ("csrf", setup.csrf.as_str()),
+            ("document", &document.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "publish: {status} {}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn place_order(app: &TestApp, setup: &Setup) {
+    let response = setup
+        .client
+        .post(app.url(&format!("/console/pairs/{}/test-order", setup.pair)))
+        .form(&[("csrf", setup.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success() || response.status().is_redirection());
+}
+
+/// Waits until the tenant has `count` runs in `status` and none still pending.
+async fn wait_for_runs(app: &TestApp, tenant: TenantId, status: RunStatus, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = app.store.run_counts(tenant, None).await.unwrap();
+        let of = |s: RunStatus| counts.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
+        let pending = of(RunStatus::Queued) + of(RunStatus::Running) + of(RunStatus::Retrying);
+        if of(status) >= count && pending == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runs did not reach {count} {status:?}: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Lets the evaluator run a few more passes.
+async fn a_few_passes() {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
+#[tokio::test]
+async fn a_broken_mapping_emails_once_with_the_cause_and_its_fix_emails_resolved() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let _running = start_workers_and_alerts(&app);
+        let to = unique_email("ops");
+        let setup = sandbox_pair(&app, &to).await;
+
+        // ItemNumber from the line title: D365 knows no such item, the run dead-letters.
+        publish(
+            &app,
+            &setup,
+            &template_with("SalesOrderLines.ItemNumber", "line_items[].title"),
+        )
+        .await;
+        place_order(&app, &setup).await;
+        wait_for_runs(&app, setup.tenant, RunStatus::Dead, 1).await;
+        let dead: Value = setup
+            .client
+            .get(app.url("/api/v1/dead-letters"))
+            .header("x-csrf-token", &setup.csrf)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let runs = dead.get("runs").cloned().unwrap_or(dead.clone());
+        let run = runs[0].clone();
+        let error = run["error"].as_str().unwrap().to_owned();
+
+        let mail = wait_for_mail_containing(&to, "FIRING").await;
+        assert!(
+            mail.contains("Webshop EU"),
+            "{mode:?}: names the pair: {mail}"
+        );
+        assert!(
+            mail.replace("=\n", "")
+                .contains(&error[..error.len().min(60)]),
+            "{mode:?}: names the cause {error:?}: {mail}"
+        );
+        a_few_passes().await;
+        assert_eq!(mail_count(&to), 1, "{mode:?}: exactly one email");
+
+        // Fix the mapping and replay: the run succeeds and the incident resolves.
+        publish(
+            &app,
+            &setup,
+            &template_with("SalesOrderLines.ItemNumber", "line_items[].sku"),
+        )
+        .await;
+        let replay = setup
+            .client
+            .post(app.url(&format!(
+                "/api/v1/runs/{}/replay",
+                run["id"].as_str().unwrap()
+            )))
+            .header("x-csrf-token", &setup.csrf)
+            .send()
+            .await
+            .unwrap();
+        assert!(replay.status().is_success(), "{}", replay.status());
+        wait_for_runs(&app, setup.tenant, RunStatus::Succeeded, 1).await;
+        let resolved = wait_for_mail_containing(&to, "RESOLVED").await;
+        assert!(resolved.contains("Webshop EU"), "{mode:?}: {resolved}");
+        a_few_passes().await;
+        assert_eq!(mail_count(&to), 2, "{mode:?}: one firing, one resolved");
+
+        // A D365 outage that ends within the retries: the order arrives, nobody is emailed.
+        app.sandbox.emulators().d365.control().inject(
+            serde_json::from_value(
+                json!({ "fault": { "kind": "status", "status": 503 }, "target": "odata", "count": 4 }),
+            )
+            .unwrap(),
+        );
+        place_order(&app, &setup).await;
+        wait_for_runs(&app, setup.tenant, RunStatus::Succeeded, 2).await;
+        let attempts: i64 = app
+            .store
+            .run_counts(setup.tenant, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(attempts, 2, "{mode:?}: two runs in all");
+        let listed: Value = setup
+            .client
+            .get(app.url("/api/v1/runs"))
+            .header("x-csrf-token", &setup.csrf)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let listed = listed.get("runs").cloned().unwrap_or(listed);
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] != run["id"] && r["attempts"].as_i64().unwrap_or(0) > 1),
+            "{mode:?}: the outage made the new order retry: {listed}"
+        );
+        a_few_passes().await;
+        assert_eq!(mail_count(&to), 2, "{mode:?}: the outage sent nothing");
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0
+        );
+
+        // The pipeline's metrics saw it all, labelled by flow, outcome and partner only.
+        let text = reqwest::get(app.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        let has = |name: &str, labels: &[(&str, &str)]| {
+            scrape.samples.iter().any(|s| {
+                s.metric == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(k).is_some_and(|x| x == *v))
+            })
+        };
+        for (name, labels) in [
+            (
+                "syncline_runs_total",
+                vec![("flow", "orders"), ("outcome", "dead")],
+            ),
+            (
+                "syncline_runs_total",
+                vec![("flow", "orders"), ("outcome", "succeeded")],
+            ),
+            (
+                "syncline_run_retries_total",
+                vec![("flow", "orders"), ("class", "transient")],
+            ),
+            ("syncline_dead_letters_total", vec![("flow", "orders")]),
+            (
+                "syncline_run_latency_seconds_count",
+                vec![("flow", "orders")],
+            ),
+            (
+                "syncline_partner_requests_total",
+                vec![("partner", "d365"), ("outcome", "error")],
+            ),
+            (
+                "syncline_partner_requests_total",
+                vec![("partner", "d365"), ("outcome", "ok")],
+            ),
+            (
+                "syncline_limiter_wait_seconds_count",
+                vec![("partner", "d365")],
+            ),
+            (
+                "syncline_alert_notifications_total",
+                vec![
+                    ("channel", "email"),
+                    ("event", "incident.resolved"),
+                    ("outcome", "sent"),
+                ],
+            ),
+        ] {
+            assert!(
+                has(name, &labels),
+                "{mode:?}: no {name} {labels:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains(&setup.tenant.to_string()) && !text.contains(&setup.pair));
+    }
+}
