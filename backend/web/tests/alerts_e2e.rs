@@ -14,7 +14,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MODES, TestApp, env, mail_count, spawn_app, unique_email, wait_for_mail_containing};
+use common::{
+    MODES, TestApp, env, mail_count, spawn_app, template_with, unique_email,
+    wait_for_mail_containing,
+};
 use serde_json::{Value, json};
 use syncline_runner::{
     AlertOptions, FlowOptions, InProcessRateLimiter, RateLimit, RetryPolicy, RuntimeOptions,
@@ -23,20 +26,6 @@ use syncline_runner::{
 use syncline_store::{ConnectionKind, Role, RunStatus, TenantId};
 use syncline_web::mail::Mailer;
 use tokio_util::sync::CancellationToken;
-
-/// The default orders template with one rule's source path replaced.
-fn template_with(target: &str, path: &str) -> Value {
-    let mut doc: Value =
-        serde_json::from_str(syncline_core::templates::Flow::Orders.template_json()).unwrap();
-    let rule = doc["rules"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|r| r["target"] == target)
-        .unwrap();
-    rule["source"] = json!({ "path": path });
-    doc
-}
 
 struct Running {
     stop: CancellationToken,

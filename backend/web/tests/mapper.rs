@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{MODES, TestApp, spawn_app, unique_email};
+use common::{MODES, TestApp, spawn_app, template_with, unique_email};
 use serde_json::{Value, json};
 use syncline_store::{ConnectionKind, NewConnection, NewPair, PairId, Role, TenantId};
 
@@ -40,20 +40,6 @@ async fn pair(app: &TestApp, tenant: TenantId) -> PairId {
         .await
         .unwrap()
         .id
-}
-
-/// The default orders template with one rule's source path replaced.
-fn template_with(target: &str, path: &str) -> Value {
-    let mut doc: Value =
-        serde_json::from_str(syncline_core::templates::Flow::Orders.template_json()).unwrap();
-    let rule = doc["rules"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|r| r["target"] == target)
-        .unwrap();
-    rule["source"] = json!({ "path": path });
-    doc
 }
 
 async fn post(client: &reqwest::Client, url: String, fields: &[(&str, &str)]) -> (u16, Value) {

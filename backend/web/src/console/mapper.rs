@@ -42,6 +42,22 @@ async fn pair_and_flow(
     Ok((pair, flow))
 }
 
+/// What both mapper pages show: the tenant's pair and flow, and its published versions.
+async fn viewed(
+    state: &AppState,
+    actor: &Actor,
+    pair: &str,
+    flow: &str,
+) -> Result<(TenantId, Pair, Flow, Vec<MappingVersion>), AppError> {
+    let tenant = actor.require(Permission::View)?.tenant.id;
+    let (pair, flow) = pair_and_flow(state, tenant, pair, flow).await?;
+    let versions = state
+        .store
+        .mapping_versions(tenant, pair.id, flow.name())
+        .await?;
+    Ok((tenant, pair, flow, versions))
+}
+
 /// A source field the mapper lists.
 #[derive(Serialize)]
 struct SourceField {
@@ -197,16 +213,9 @@ pub(crate) async fn mapper_page(
     ConsoleActor(actor): ConsoleActor,
     Path((pair, flow)): Path<(String, String)>,
 ) -> PageResult {
-    let context = actor.require(Permission::View).map_err(page_err)?;
-    let tenant = context.tenant.id;
-    let (pair, flow) = pair_and_flow(&state, tenant, &pair, &flow)
+    let (tenant, pair, flow, versions) = viewed(&state, &actor, &pair, &flow)
         .await
         .map_err(page_err)?;
-    let versions = state
-        .store
-        .mapping_versions(tenant, pair.id, flow.name())
-        .await
-        .map_err(|e| page_err(e.into()))?;
     let current = current(&state, tenant, &pair, flow, &versions)
         .await
         .map_err(page_err)?;
@@ -682,16 +691,9 @@ pub(crate) async fn diff_page(
     Path((pair, flow)): Path<(String, String)>,
     Query(query): Query<DiffQuery>,
 ) -> PageResult {
-    let context = actor.require(Permission::View).map_err(page_err)?;
-    let tenant = context.tenant.id;
-    let (pair, flow) = pair_and_flow(&state, tenant, &pair, &flow)
+    let (tenant, pair, flow, versions) = viewed(&state, &actor, &pair, &flow)
         .await
         .map_err(page_err)?;
-    let versions = state
-        .store
-        .mapping_versions(tenant, pair.id, flow.name())
-        .await
-        .map_err(|e| page_err(e.into()))?;
     let draft = state
         .store
         .mapping_draft(tenant, pair.id, flow.name())

@@ -425,3 +425,17 @@ pub async fn wait_for_mail_containing(to: &str, needle: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The default orders mapping template with one rule's source path replaced.
+pub fn template_with(target: &str, path: &str) -> serde_json::Value {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(syncline_core::templates::Flow::Orders.template_json()).unwrap();
+    let rule = doc["rules"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["target"] == target)
+        .unwrap();
+    rule["source"] = serde_json::json!({ "path": path });
+    doc
+}
