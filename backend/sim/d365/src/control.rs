@@ -401,6 +401,12 @@ impl Control {
         t.reset();
     }
 
+    /// The budget in force and how many operations it admitted since it was set.
+    pub fn throttle(&self) -> (ThrottleConfig, u64) {
+        let t = lock(&self.shared.throttle);
+        (t.config.clone(), t.served())
+    }
+
     /// Server-driven page size.
     pub fn set_page_size(&self, size: usize) {
         lock(&self.shared.settings).page_size = size.max(1);
@@ -460,7 +466,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/auth/rotate-secret", post(rotate_secret))
         .route("/auth/fo-registration", put(fo_registration))
         .route("/auth/token-lifetime", put(token_lifetime))
-        .route("/throttle", put(set_throttle))
+        .route("/throttle", put(set_throttle).get(throttle))
         .route("/page-size", put(page_size))
 }
 
@@ -643,6 +649,11 @@ struct Seconds {
 async fn token_lifetime(State(s): S, Json(b): Json<Seconds>) -> StatusCode {
     Control::new(s).set_token_lifetime(Duration::from_secs(b.seconds));
     StatusCode::NO_CONTENT
+}
+
+async fn throttle(State(s): S) -> Json<serde_json::Value> {
+    let (config, served) = Control::new(s).throttle();
+    Json(serde_json::json!({ "config": config, "served": served }))
 }
 
 async fn set_throttle(State(s): S, Json(c): Json<ThrottleConfig>) -> StatusCode {

@@ -41,6 +41,8 @@ pub struct Throttle {
     /// Current configuration.
     pub config: ThrottleConfig,
     clients: HashMap<String, Budget>,
+    /// Operations admitted since the last reset, all clients: what the budget served.
+    served: u64,
 }
 
 impl Throttle {
@@ -49,12 +51,19 @@ impl Throttle {
         Throttle {
             config,
             clients: HashMap::new(),
+            served: 0,
         }
     }
 
     /// Forgets all counters.
     pub fn reset(&mut self) {
         self.clients.clear();
+        self.served = 0;
+    }
+
+    /// Operations admitted since the last reset (each `$batch` operation counts, as in F&O).
+    pub fn served(&self) -> u64 {
+        self.served
     }
 
     /// Counts one request; `Err(seconds)` when over the window budget.
@@ -80,6 +89,7 @@ impl Throttle {
             return Err((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
         }
         b.hits.push_back(now);
+        self.served += 1;
         Ok(())
     }
 

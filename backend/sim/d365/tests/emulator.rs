@@ -1021,6 +1021,8 @@ async fn service_protection_answers_429_with_retry_after() {
     }
     let (st, headers, _) = s.get("CustomerGroups").await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    // The budget reports what it admitted: five requests, not the refused sixth.
+    assert_eq!(s.emu.control().throttle().1, 5);
     let retry: u64 = headers["Retry-After"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
 
@@ -1063,6 +1065,8 @@ async fn service_protection_answers_429_with_retry_after() {
         0,
         "throttled changeset rolled back"
     );
+    // Each $batch operation is charged, as in F&O: the three admitted ones are counted.
+    assert_eq!(s.emu.control().throttle().1, 3);
 }
 
 #[tokio::test]
