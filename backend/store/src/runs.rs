@@ -153,6 +153,21 @@ const FILTER_WHERE: &str = "tenant_id = $1 \
     AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
     AND ($7 IS NULL OR shopify_ref = $7) AND ($8 IS NULL OR d365_ref = $8)";
 
+/// Binds `$1`…`$8` of [`FILTER_WHERE`] on a query (a macro: the query type differs per backend).
+macro_rules! bind_filter {
+    ($query:expr, $tenant:expr, $filter:expr) => {
+        $query
+            .bind($tenant)
+            .bind($filter.pair_id)
+            .bind(&$filter.flow)
+            .bind($filter.status.map(RunStatus::as_str))
+            .bind($filter.since)
+            .bind($filter.until)
+            .bind(&$filter.shopify_ref)
+            .bind(&$filter.d365_ref)
+    };
+}
+
 /// One attempt of a run.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RunAttempt {
@@ -468,15 +483,7 @@ impl Store {
         );
         let limit = limit.clamp(1, 500);
         let rows: Vec<RunRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(filter.pair_id)
-                .bind(&filter.flow)
-                .bind(filter.status.map(RunStatus::as_str))
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(&filter.shopify_ref)
-                .bind(&filter.d365_ref)
+            bind_filter!(sqlx::query_as(&sql), tenant, filter)
                 .bind(after.map(|(at, _)| at))
                 .bind(after.map(|(_, id)| id))
                 .bind(i64::from(limit) + 1)
@@ -525,15 +532,7 @@ impl Store {
         );
         let limit = limit.clamp(1, 500);
         let rows: Vec<RunRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(filter.pair_id)
-                .bind(&filter.flow)
-                .bind(filter.status.map(RunStatus::as_str))
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(&filter.shopify_ref)
-                .bind(&filter.d365_ref)
+            bind_filter!(sqlx::query_as(&sql), tenant, filter)
                 .bind(at)
                 .bind(id)
                 .bind(i64::from(limit) + 1)
@@ -567,15 +566,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM runs WHERE {FILTER_WHERE}");
         let count: i64 = on_pool!(self, pool => {
-            sqlx::query_scalar(&sql)
-                .bind(tenant)
-                .bind(filter.pair_id)
-                .bind(&filter.flow)
-                .bind(filter.status.map(RunStatus::as_str))
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(&filter.shopify_ref)
-                .bind(&filter.d365_ref)
+            bind_filter!(sqlx::query_scalar(&sql), tenant, filter)
                 .fetch_one(pool)
                 .await
         })?;
@@ -722,15 +713,7 @@ impl Store {
              AND tenant_id = $1 RETURNING {RUN_COLUMNS}"
         );
         let rows: Vec<RunRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(filter.pair_id)
-                .bind(&filter.flow)
-                .bind(filter.status.map(RunStatus::as_str))
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(&filter.shopify_ref)
-                .bind(&filter.d365_ref)
+            bind_filter!(sqlx::query_as(&sql), tenant, filter)
                 .bind(now)
                 .bind(i64::from(limit.clamp(1, 10_000)))
                 .fetch_all(pool)
