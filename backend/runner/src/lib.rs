@@ -30,7 +30,7 @@ pub use limiter::{InProcessRateLimiter, LimiterError, RateLimit, RateLimiter, Re
 pub use memory::InProcessDispatcher;
 pub use redis_streams::{RedisDispatcher, RedisDispatcherOptions};
 pub use retry::{Decision, Failure, RetryPolicy};
-pub use routing::{Received, flow_for_topic, route_event, route_received, run_job};
+pub use routing::{Received, flow_for_topic, input_snapshot, route_event, route_received, run_job};
 pub use runtime::{RuntimeOptions, spawn_runtime};
 pub use sweeper::{SweeperOptions, run_sweeper, sweep};
 pub use workers::{HandlerError, JobHandler, WorkerPool, WorkerPoolOptions};

@@ -4,13 +4,14 @@
 //! sweeper for events stored but never routed (the process died in between). Both paths are
 //! idempotent: a run is unique per (pair, event, flow).
 
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use syncline_store::{
     ConnectionId, InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError,
     TenantId, TenantStatus,
 };
 
-use crate::flows::redact::redact_personal;
 use crate::{Dispatcher, Job};
 
 /// The flow that handles a Shopify webhook topic, if any does yet.
@@ -53,6 +54,13 @@ pub async fn route_event(
         payload: &event.payload,
     };
     route_received(store, dispatcher, &received).await
+}
+
+/// The one field of an event's body that routing reads; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct EventName<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
 }
 
 /// An event just stored with status `received`, as the intake still holds it.
@@ -111,8 +119,11 @@ pub async fn route_received(
             .await?;
         return Ok(Vec::new());
     }
-    let payload: Value = match serde_json::from_slice(event.payload) {
-        Ok(value) => value,
+    // Only the order's name is needed here; the worker parses the whole payload once and
+    // keeps its redacted snapshot. Parsing and redacting it here too cost a third of the
+    // intake process's time under load.
+    let shopify_ref = match serde_json::from_slice::<EventName<'_>>(event.payload) {
+        Ok(named) => named.name.map(Cow::into_owned),
         Err(error) => {
             store
                 .set_inbox_status(
@@ -125,11 +136,6 @@ pub async fn route_received(
             return Ok(Vec::new());
         }
     };
-    let shopify_ref = payload
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let snapshot = redact_personal(&payload);
     let mut runs = Vec::new();
     for pair in active
         .into_iter()
@@ -143,7 +149,7 @@ pub async fn route_received(
                     inbox_id,
                     flow: flow.to_owned(),
                     shopify_ref: shopify_ref.clone(),
-                    input_snapshot: Some(snapshot.clone()),
+                    input_snapshot: None,
                 },
             )
             .await?;
@@ -159,4 +165,21 @@ pub async fn route_received(
         .set_inbox_status(tenant, inbox_id, InboxStatus::Done, note.as_deref())
         .await?;
     Ok(runs)
+}
+
+/// A run's redacted input: the snapshot its first attempt stored, or, for a run not attempted
+/// yet, one made now from its event's payload.
+pub async fn input_snapshot(
+    store: &Store,
+    run: &Run,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    if let Some(snapshot) = &run.input_snapshot {
+        return Ok(Some(snapshot.clone()));
+    }
+    let Some(event) = store.inbox_event(run.tenant_id, run.inbox_id).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&event.payload)
+        .ok()
+        .map(|payload| crate::flows::redact::redact_personal(&payload)))
 }

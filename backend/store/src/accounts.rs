@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{
     ActionTokenId, ApiKeyId, SessionId, Store, StoreError, Tenant, TenantId, TenantStatus, UserId,
 };
@@ -357,7 +357,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {USER_COLUMNS}"
         );
         let changed = new.password_hash.as_ref().map(|_| now);
-        let row: UserRow = on_pool!(self, pool => {
+        let row: UserRow = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(UserId::new())
                 .bind(normalise_email(&new.email))
@@ -402,7 +402,7 @@ impl Store {
     pub async fn set_password(&self, user: UserId, password_hash: &str) -> Result<(), StoreError> {
         let now = Utc::now();
         let sql = "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1";
-        let rows = on_pool!(self, pool => {
+        let rows = on_write!(self, pool => {
             sqlx::query(sql).bind(user).bind(password_hash).bind(now).execute(pool).await.map(affected)
         })?;
         if rows == 0 {
@@ -448,7 +448,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(user).bind(role.as_str()).bind(Utc::now()).execute(pool).await.map(|_| ())
         })?;
         Ok(())
@@ -462,7 +462,7 @@ impl Store {
         role: Role,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2";
-        let rows = on_pool!(self, pool => {
+        let rows = on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(user).bind(role.as_str()).execute(pool).await.map(affected)
         })?;
         if rows == 0 {
@@ -475,7 +475,7 @@ impl Store {
     /// Removes a member; `NotFound` when the user is not a member of this tenant.
     pub async fn remove_member(&self, tenant: TenantId, user: UserId) -> Result<(), StoreError> {
         let sql = "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2";
-        let rows = on_pool!(self, pool => sqlx::query(sql).bind(tenant).bind(user).execute(pool).await.map(affected))?;
+        let rows = on_write!(self, pool => sqlx::query(sql).bind(tenant).bind(user).execute(pool).await.map(affected))?;
         if rows == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -552,7 +552,7 @@ impl Store {
     ) -> Result<Session, StoreError> {
         let sql = "INSERT INTO sessions (id, user_id, tenant_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
                    RETURNING id, user_id, tenant_id, created_at, expires_at, revoked_at";
-        let session = on_pool!(self, pool => {
+        let session = on_write!(self, pool => {
             sqlx::query_as(sql).bind(SessionId::new()).bind(user).bind(tenant).bind(Utc::now()).bind(expires_at).fetch_one(pool).await
         })?;
         Ok(session)
@@ -573,7 +573,7 @@ impl Store {
         tenant: TenantId,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET tenant_id = $2 WHERE id = $1 AND revoked_at IS NULL";
-        on_pool!(self, pool => sqlx::query(sql).bind(id).bind(tenant).execute(pool).await.map(|_| ()))?;
+        on_write!(self, pool => sqlx::query(sql).bind(id).bind(tenant).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -584,21 +584,21 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET expires_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-        on_pool!(self, pool => sqlx::query(sql).bind(id).bind(expires_at).execute(pool).await.map(|_| ()))?;
+        on_write!(self, pool => sqlx::query(sql).bind(id).bind(expires_at).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Ends one session (logout).
     pub async fn revoke_session(&self, id: SessionId) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-        on_pool!(self, pool => sqlx::query(sql).bind(id).bind(Utc::now()).execute(pool).await.map(|_| ()))?;
+        on_write!(self, pool => sqlx::query(sql).bind(id).bind(Utc::now()).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Ends every session of a user (password change, removal).
     pub async fn revoke_user_sessions(&self, user: UserId) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
-        on_pool!(self, pool => sqlx::query(sql).bind(user).bind(Utc::now()).execute(pool).await.map(|_| ()))?;
+        on_write!(self, pool => sqlx::query(sql).bind(user).bind(Utc::now()).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -613,7 +613,7 @@ impl Store {
             "INSERT INTO action_tokens (id, kind, token_hash, email, tenant_id, role, created_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {TOKEN_COLUMNS}"
         );
-        let row: ActionTokenRow = on_pool!(self, pool => {
+        let row: ActionTokenRow = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(ActionTokenId::new())
                 .bind(new.kind.as_str())
@@ -656,7 +656,7 @@ impl Store {
             "UPDATE action_tokens SET used_at = $3 \
              WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL AND expires_at > $3 RETURNING {TOKEN_COLUMNS}"
         );
-        let row: Option<ActionTokenRow> = on_pool!(self, pool => {
+        let row: Option<ActionTokenRow> = on_write!(self, pool => {
             sqlx::query_as(&sql).bind(token_hash).bind(kind.as_str()).bind(now).fetch_optional(pool).await
         })?;
         row.map(ActionToken::try_from).transpose()
@@ -687,7 +687,7 @@ impl Store {
             "INSERT INTO api_keys (id, tenant_id, name, role, prefix, key_hash, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {KEY_COLUMNS}"
         );
-        let row: ApiKeyRow = on_pool!(self, pool => {
+        let row: ApiKeyRow = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(ApiKeyId::new())
                 .bind(tenant)
@@ -758,7 +758,7 @@ impl Store {
         let sql = format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2 RETURNING {KEY_COLUMNS}"
         );
-        let row: Option<ApiKeyRow> = on_pool!(self, pool => {
+        let row: Option<ApiKeyRow> = on_write!(self, pool => {
             sqlx::query_as(&sql).bind(tenant).bind(id).bind(Utc::now()).fetch_optional(pool).await
         })?;
         row.ok_or(StoreError::NotFound)?.try_into()
@@ -768,7 +768,7 @@ impl Store {
     pub async fn touch_api_key(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
         let stale = now - chrono::Duration::seconds(60);
-        on_pool!(self, pool => sqlx::query(sql).bind(id).bind(now).bind(stale).execute(pool).await.map(|_| ()))?;
+        on_write!(self, pool => sqlx::query(sql).bind(id).bind(now).bind(stale).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{AlertRuleId, ChannelId, IncidentId, PairId, Store, StoreError, TenantId};
 
 /// What an alert rule watches.
@@ -413,7 +413,7 @@ impl Store {
                    ON CONFLICT (pair_id, kind) DO NOTHING";
         for kind in AlertKind::ALL {
             let (threshold, window, renotify) = kind.defaults();
-            on_pool!(self, pool => {
+            on_write!(self, pool => {
                 sqlx::query(sql)
                     .bind(AlertRuleId::new())
                     .bind(tenant)
@@ -472,7 +472,7 @@ impl Store {
             "UPDATE alert_rules SET enabled = $3, threshold = $4, window_minutes = $5, renotify_minutes = $6, updated_at = $7 \
              WHERE tenant_id = $1 AND id = $2 RETURNING {RULE_COLUMNS}"
         );
-        let row: Option<RuleRow> = on_pool!(self, pool => {
+        let row: Option<RuleRow> = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(tenant)
                 .bind(id)
@@ -636,7 +636,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) \
              ON CONFLICT (rule_id, pair_id) WHERE resolved_at IS NULL DO NOTHING RETURNING {INCIDENT_COLUMNS}"
         );
-        let row: Option<IncidentRow> = on_pool!(self, pool => {
+        let row: Option<IncidentRow> = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(IncidentId::new())
                 .bind(tenant)
@@ -677,7 +677,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE alert_incidents SET current_value = $3, peak_value = CASE WHEN peak_value < $3 THEN $3 ELSE peak_value END, \
                    cause = COALESCE($4, cause) WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(id).bind(value).bind(cause).execute(pool).await.map(|_| ())
         })?;
         Ok(())
@@ -697,7 +697,7 @@ impl Store {
              WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL AND acknowledged_at IS NULL \
              AND (last_notified_at IS NULL OR last_notified_at < $3) RETURNING {INCIDENT_COLUMNS}"
         );
-        let row: Option<IncidentRow> = on_pool!(self, pool => {
+        let row: Option<IncidentRow> = on_write!(self, pool => {
             sqlx::query_as(&sql).bind(tenant).bind(id).bind(due_before).bind(Utc::now()).fetch_optional(pool).await
         })?;
         row.map(Incident::try_from).transpose()
@@ -714,7 +714,7 @@ impl Store {
             "UPDATE alert_incidents SET resolved_at = $3, current_value = 0 \
              WHERE tenant_id = $1 AND id = $2 AND resolved_at IS NULL RETURNING {INCIDENT_COLUMNS}"
         );
-        let row: Option<IncidentRow> = on_pool!(self, pool => {
+        let row: Option<IncidentRow> = on_write!(self, pool => {
             sqlx::query_as(&sql).bind(tenant).bind(id).bind(Utc::now()).fetch_optional(pool).await
         })?;
         row.map(Incident::try_from).transpose()
@@ -729,7 +729,7 @@ impl Store {
     ) -> Result<Incident, StoreError> {
         let sql = "UPDATE alert_incidents SET acknowledged_at = $3, acknowledged_by = $4 \
                    WHERE tenant_id = $1 AND id = $2 AND acknowledged_at IS NULL";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(id).bind(Utc::now()).bind(by).execute(pool).await.map(|_| ())
         })?;
         self.incident(tenant, id).await?.ok_or(StoreError::NotFound)
@@ -784,7 +784,7 @@ impl Store {
             "INSERT INTO alert_channels (id, tenant_id, name, kind, settings, enabled, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {CHANNEL_COLUMNS}"
         );
-        let row: ChannelRow = on_pool!(self, pool => {
+        let row: ChannelRow = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(ChannelId::new())
                 .bind(tenant)
@@ -810,7 +810,7 @@ impl Store {
             "UPDATE alert_channels SET name = $3, settings = $4, enabled = $5, updated_at = $6 \
              WHERE tenant_id = $1 AND id = $2 RETURNING {CHANNEL_COLUMNS}"
         );
-        let row: Option<ChannelRow> = on_pool!(self, pool => {
+        let row: Option<ChannelRow> = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(tenant)
                 .bind(id)
@@ -857,7 +857,7 @@ impl Store {
         id: ChannelId,
     ) -> Result<bool, StoreError> {
         let sql = "DELETE FROM alert_channels WHERE tenant_id = $1 AND id = $2 RETURNING id";
-        let row: Option<(ChannelId,)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
+        let row: Option<(ChannelId,)> = on_write!(self, pool => sqlx::query_as(sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
         if row.is_some() && self.has_keyring() {
             self.delete_secrets_with_prefix(tenant, &channel_secret_prefix(id))
                 .await?;
@@ -910,7 +910,7 @@ impl Store {
         let sql = "INSERT INTO alert_deliveries (id, tenant_id, incident_id, channel_id, event, status, attempts, next_attempt_at, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)";
         for (channel,) in &channels {
-            on_pool!(self, pool => {
+            on_write!(self, pool => {
                 sqlx::query(sql)
                     .bind(uuid::Uuid::now_v7())
                     .bind(tenant)
@@ -943,7 +943,7 @@ impl Store {
                           ORDER BY next_attempt_at LIMIT $3) \
              AND status = 'pending' AND next_attempt_at <= $1 RETURNING {DELIVERY_COLUMNS}"
         );
-        let rows: Vec<AlertDelivery> = on_pool!(self, pool => {
+        let rows: Vec<AlertDelivery> = on_write!(self, pool => {
             sqlx::query_as(&sql).bind(now).bind(now + lease).bind(i64::from(limit.clamp(1, 1000))).fetch_all(pool).await
         })?;
         Ok(rows)
@@ -964,7 +964,7 @@ impl Store {
         };
         let sql = "UPDATE alert_deliveries SET status = $3, last_error = $4, next_attempt_at = $5, updated_at = $6 \
                    WHERE tenant_id = $1 AND id = $2";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(id).bind(status).bind(error).bind(next).bind(now).execute(pool).await.map(|_| ())
         })?;
         Ok(())

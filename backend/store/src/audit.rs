@@ -3,7 +3,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{Store, StoreError, TenantId};
 
 /// A new audit record.
@@ -41,7 +41,7 @@ impl Store {
     pub async fn audit(&self, entry: &NewAuditEntry) -> Result<(), StoreError> {
         let sql = "INSERT INTO audit_log (id, tenant_id, actor, action, detail, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6)";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql)
                 .bind(Uuid::now_v7())
                 .bind(entry.tenant_id)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{ConnectionId, InboxId, Store, StoreError, TenantId};
 
 /// What became of an incoming event.
@@ -156,7 +156,7 @@ impl Store {
                    triggered_at, payload, status, error, received_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
                    ON CONFLICT (connection_id, webhook_id) DO NOTHING RETURNING id";
-        let inserted: Option<InboxId> = on_pool!(self, pool => {
+        let inserted: Option<InboxId> = on_write!(self, pool => {
             sqlx::query_scalar(sql)
                 .bind(InboxId::new())
                 .bind(tenant)
@@ -279,7 +279,7 @@ impl Store {
         let now = Utc::now();
         let mut changed = 0;
         for id in ids {
-            changed += on_pool!(self, pool => {
+            changed += on_write!(self, pool => {
                 sqlx::query(sql).bind(tenant).bind(*id).bind(replacement).bind(now).execute(pool).await.map(|r| r.rows_affected())
             })?;
         }
@@ -307,7 +307,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE inbox SET status = $3, error = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(id).bind(status.as_str()).bind(error).bind(Utc::now()).execute(pool).await.map(|_| ())
         })?;
         Ok(())
@@ -322,7 +322,7 @@ impl Store {
     ) -> Result<Vec<InboxId>, StoreError> {
         let sql = "UPDATE inbox SET status = 'received', error = NULL, updated_at = $3 \
                    WHERE tenant_id = $1 AND connection_id = $2 AND status = 'held' RETURNING id";
-        let ids = on_pool!(self, pool => sqlx::query_scalar(sql).bind(tenant).bind(connection).bind(Utc::now()).fetch_all(pool).await)?;
+        let ids = on_write!(self, pool => sqlx::query_scalar(sql).bind(tenant).bind(connection).bind(Utc::now()).fetch_all(pool).await)?;
         Ok(ids)
     }
 }

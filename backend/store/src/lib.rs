@@ -30,7 +30,7 @@ pub use alerts::{
 };
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use connections::{
-    Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook,
+    Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook, RunContext,
 };
 pub use error::StoreError;
 pub use ids::{

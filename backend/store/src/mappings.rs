@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{PairId, Store, StoreError, TenantId, UserId};
 
 /// The document a tenant is editing for one pair and flow.
@@ -123,7 +123,7 @@ impl Store {
                    SELECT tenant_id, id, $3, $4, $5, $6 FROM pairs WHERE tenant_id = $1 AND id = $2 \
                    ON CONFLICT (pair_id, flow) DO UPDATE SET document = excluded.document, \
                    updated_by = excluded.updated_by, updated_at = excluded.updated_at";
-        let done = on_pool!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query(sql)
                 .bind(tenant)
                 .bind(pair)
@@ -149,7 +149,7 @@ impl Store {
         flow: &str,
     ) -> Result<(), StoreError> {
         let sql = "DELETE FROM mapping_drafts WHERE tenant_id = $1 AND pair_id = $2 AND flow = $3";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(pair).bind(flow).execute(pool).await.map(|_| ())
         })?;
         Ok(())
@@ -179,7 +179,7 @@ impl Store {
         let mut tries = 0;
         let row: VersionRow = loop {
             tries += 1;
-            let result: Result<Option<VersionRow>, StoreError> = on_pool!(self, pool => {
+            let result: Result<Option<VersionRow>, StoreError> = on_write!(self, pool => {
                 sqlx::query_as(&sql)
                     .bind(tenant)
                     .bind(pair)

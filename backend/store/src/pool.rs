@@ -11,16 +11,32 @@ use crate::StoreError;
 use crate::crypto::Keyring;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend. The body is compiled
-/// once per backend, so one query text serves both.
+/// once per backend, so one query text serves both. For statements that only read; writes go
+/// through [`on_write!`].
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.pool {
-            $crate::pool::Pool::Sqlite($pool) => $body,
+            $crate::pool::Pool::Sqlite { read: $pool, .. } => $body,
             $crate::pool::Pool::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
+
+/// [`on_pool!`] for statements that write. On SQLite they all queue for one writer
+/// connection: SQLite admits one writer at a time, and a second connection that tries is
+/// answered "busy" and sleeps in SQLite's busy handler (1 ms, 2 ms, 5 ms, … up to 100 ms)
+/// instead of waiting its turn, which under load cost most of the intake's throughput and
+/// its tail latency. PostgreSQL writes concurrently, so there it is the one pool.
+macro_rules! on_write {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::Pool::Sqlite { write: $pool, .. } => $body,
+            $crate::pool::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_write;
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +59,11 @@ impl Backend {
 
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    /// Readers share `read`; every write queues for the single connection of `write`.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -100,6 +120,8 @@ impl std::fmt::Debug for Store {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write may wait for SQLite's one writer connection.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Store {
     /// Opens the database (creating the SQLite file when missing) without migrating it.
@@ -129,20 +151,33 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // SQLite's default page cache is 2 MB per connection: under load each statement
-            // re-read its pages through system calls. A larger cache and a memory map keep the
-            // working set (inbox, runs, links) in memory.
-            .pragma("cache_size", "-32768")
-            .pragma("mmap_size", "268435456");
-        let pool = SqlitePoolOptions::new()
+            .busy_timeout(Duration::from_secs(10));
+        // No memory map: in WAL mode a connection unmaps the whole file whenever another one
+        // has committed since its last read, which under a steady stream of writes meant an
+        // munmap (and TLB shootdowns on every core) for nearly every read.
+        let open_error = |e: sqlx::Error| {
+            connect_error(format!("{}: {}", settings.path.display(), describe(&e)))
+        };
+        // The writer first: it creates the file and switches it to WAL before readers open it.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Writers queue here rather than in SQLite; a deep queue under a burst is a wait,
+            // not a failure.
+            .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+            // Only the writer keeps its page cache between transactions (a reader's is
+            // emptied each time another connection committed), so only it gets a large one:
+            // the working set of inbox, runs and links stays in memory.
+            .connect_with(options.clone().pragma("cache_size", "-32768"))
+            .await
+            .map_err(open_error)?;
+        let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| connect_error(format!("{}: {}", settings.path.display(), describe(&e))))?;
+            .map_err(open_error)?;
         Ok(Store {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite { read, write },
             keyring: None,
         })
     }
@@ -177,7 +212,9 @@ impl Store {
     /// Applies pending migrations from `migrations/<backend>/`.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
-            Pool::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
+            Pool::Sqlite { write, .. } => {
+                sqlx::migrate!("../../migrations/sqlite").run(write).await?
+            }
             Pool::Postgres(pool) => {
                 sqlx::migrate!("../../migrations/postgres")
                     .run(pool)
@@ -213,14 +250,20 @@ impl Store {
     /// Which engine this store runs on.
     pub fn backend(&self) -> Backend {
         match &self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Closes every pooled connection; SQLite checkpoints its WAL on the last close.
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        match &self.pool {
+            Pool::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }
 
@@ -239,7 +282,7 @@ fn describe(error: &sqlx::Error) -> String {
 impl Store {
     /// Runs one statement with no parameters; for administrative SQL in tools and tests.
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()))?;
+        on_write!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{InboxId, PairId, RunId, Store, StoreError, TenantId};
 
 /// Where a run stands.
@@ -215,6 +215,9 @@ pub struct RunOutcome {
     pub d365_ref: Option<String>,
     /// Redacted output.
     pub output_snapshot: Option<serde_json::Value>,
+    /// Redacted input, when the run has none yet (the worker takes it from the payload it
+    /// parses anyway).
+    pub input_snapshot: Option<serde_json::Value>,
     /// Mapping version used.
     pub mapping_version: Option<String>,
 }
@@ -322,7 +325,7 @@ impl Store {
             "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, input_snapshot, created_at, updated_at, dispatched_at) \
              VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $8) ON CONFLICT (pair_id, inbox_id, flow) DO NOTHING RETURNING {RUN_COLUMNS}"
         );
-        let row: Option<RunRow> = on_pool!(self, pool => {
+        let row: Option<RunRow> = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(RunId::new())
                 .bind(tenant)
@@ -363,14 +366,14 @@ impl Store {
                OR (status = 'running' AND lease_until < $4) ) \
              RETURNING {RUN_COLUMNS}"
         );
-        let row: Option<RunRow> = on_pool!(self, pool => {
+        let row: Option<RunRow> = on_write!(self, pool => {
             sqlx::query_as(&sql).bind(tenant).bind(id).bind(now + lease).bind(now).fetch_optional(pool).await
         })?;
         let Some(row) = row else { return Ok(None) };
         let run: Run = row.try_into()?;
         let attempt = "INSERT INTO run_attempts (run_id, tenant_id, number, started_at) VALUES ($1, $2, $3, $4) \
                        ON CONFLICT (run_id, number) DO NOTHING";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(attempt).bind(run.id).bind(tenant).bind(run.attempts).bind(now).execute(pool).await.map(|_| ())
         })?;
         Ok(Some(run))
@@ -387,10 +390,11 @@ impl Store {
         let sql = format!(
             "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
              d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
-             mapping_version = COALESCE($9, mapping_version), lease_until = NULL, updated_at = $10, dispatched_at = NULL \
+             mapping_version = COALESCE($9, mapping_version), input_snapshot = COALESCE($11, input_snapshot), \
+             lease_until = NULL, updated_at = $10, dispatched_at = NULL \
              WHERE tenant_id = $1 AND id = $2 RETURNING {RUN_COLUMNS}"
         );
-        let row: Option<RunRow> = on_pool!(self, pool => {
+        let row: Option<RunRow> = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(tenant)
                 .bind(id)
@@ -402,13 +406,14 @@ impl Store {
                 .bind(outcome.output_snapshot.as_ref().map(Json))
                 .bind(&outcome.mapping_version)
                 .bind(now)
+                .bind(outcome.input_snapshot.as_ref().map(Json))
                 .fetch_optional(pool)
                 .await
         })?;
         let run: Run = row.ok_or(StoreError::NotFound)?.try_into()?;
         let attempt = "UPDATE run_attempts SET finished_at = $4, outcome = $5, error = $6, error_class = $7 \
                        WHERE tenant_id = $1 AND run_id = $2 AND number = $3";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(attempt)
                 .bind(tenant)
                 .bind(id)
@@ -430,7 +435,7 @@ impl Store {
             "UPDATE runs SET status = 'queued', next_attempt_at = NULL, lease_until = NULL, updated_at = $3, dispatched_at = $3 \
              WHERE tenant_id = $1 AND id = $2 AND status IN ('failed', 'dead', 'succeeded') RETURNING {RUN_COLUMNS}"
         );
-        let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).bind(Utc::now()).fetch_optional(pool).await)?;
+        let row: Option<RunRow> = on_write!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).bind(Utc::now()).fetch_optional(pool).await)?;
         match row {
             Some(row) => row.try_into(),
             None => match self.run(tenant, id).await? {
@@ -691,7 +696,7 @@ impl Store {
                      AND ($3 OR dispatched_at IS NULL OR dispatched_at < $2) \
                      ORDER BY updated_at LIMIT $4) \
                    RETURNING tenant_id, id";
-        let rows: Vec<(TenantId, RunId)> = on_pool!(self, pool => {
+        let rows: Vec<(TenantId, RunId)> = on_write!(self, pool => {
             sqlx::query_as(sql).bind(now).bind(now - stale).bind(force).bind(i64::from(limit)).fetch_all(pool).await
         })?;
         Ok(rows)
@@ -712,7 +717,7 @@ impl Store {
              ORDER BY created_at LIMIT $10) \
              AND tenant_id = $1 RETURNING {RUN_COLUMNS}"
         );
-        let rows: Vec<RunRow> = on_pool!(self, pool => {
+        let rows: Vec<RunRow> = on_write!(self, pool => {
             bind_filter!(sqlx::query_as(&sql), tenant, filter)
                 .bind(now)
                 .bind(i64::from(limit.clamp(1, 10_000)))
@@ -774,7 +779,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         let sql = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
                    ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(d365_key).bind(Utc::now()).execute(pool).await.map(|_| ())
         })?;
         self.link(tenant, pair, entity, shopify_id)
@@ -825,14 +830,27 @@ impl Store {
     ) -> Result<LinkClaim, StoreError> {
         let mine = format!("{PENDING}{owner}");
         let now = Utc::now();
-        let insert = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                      ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
-        on_pool!(self, pool => {
-            sqlx::query(insert).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now).execute(pool).await.map(|_| ())
-        })?;
-        let Some((key, claimed_at)) = self.raw_link(tenant, pair, entity, shopify_id).await? else {
-            return Err(StoreError::NotFound);
+        // Most claims find a finished link (a returning customer, a re-delivered order): a
+        // read answers those without taking the write lock.
+        let existing = match self.raw_link(tenant, pair, entity, shopify_id).await? {
+            Some(link) => link,
+            None => {
+                let insert = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                              ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
+                let inserted = on_write!(self, pool => {
+                    sqlx::query(insert).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now)
+                        .execute(pool).await.map(|r| r.rows_affected())
+                })?;
+                if inserted == 1 {
+                    return Ok(LinkClaim::Claimed);
+                }
+                // Another run inserted it between our read and our insert.
+                self.raw_link(tenant, pair, entity, shopify_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+            }
         };
+        let (key, claimed_at) = existing;
         if key == mine {
             return Ok(LinkClaim::Claimed);
         }
@@ -844,7 +862,7 @@ impl Store {
         }
         let take_over = "UPDATE links SET d365_key = $5, created_at = $6 \
                          WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4 AND d365_key = $7";
-        let taken = on_pool!(self, pool => {
+        let taken = on_write!(self, pool => {
             sqlx::query(take_over).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now).bind(&key)
                 .execute(pool).await.map(|r| r.rows_affected())
         })?;
@@ -886,7 +904,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE links SET d365_key = $5, created_at = $6 \
                    WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4 AND d365_key = $7";
-        let changed = on_pool!(self, pool => {
+        let changed = on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(d365_key).bind(Utc::now())
                 .bind(format!("{PENDING}{owner}")).execute(pool).await.map(|r| r.rows_affected())
         })?;
@@ -909,7 +927,7 @@ impl Store {
         owner: &str,
     ) -> Result<(), StoreError> {
         let sql = "DELETE FROM links WHERE tenant_id = $1 AND pair_id = $2 AND entity = $3 AND shopify_id = $4 AND d365_key = $5";
-        on_pool!(self, pool => {
+        on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(format!("{PENDING}{owner}"))
                 .execute(pool).await.map(|_| ())
         })?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::crypto::{CryptoError, DataKey, Keyring, MasterKey, wrapped_key_version};
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{NewAuditEntry, Store, StoreError, TenantId};
 
 /// Identifies a stored secret; part of the associated data of its ciphertext.
@@ -154,7 +154,7 @@ impl Store {
         let wrapped = keyring.wrap(tenant, &data_key)?;
         let sql = "INSERT INTO tenant_keys (tenant_id, master_version, wrapped_key, created_at) \
                    VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id";
-        let inserted: Option<(TenantId,)> = on_pool!(self, pool => {
+        let inserted: Option<(TenantId,)> = on_write!(self, pool => {
             sqlx::query_as(sql)
                 .bind(tenant)
                 .bind(i64::from(wrapped.master_version))
@@ -217,7 +217,7 @@ impl Store {
                         "UPDATE secrets SET ciphertext = $3, updated_at = $4 \
                          WHERE tenant_id = $1 AND id = $2 RETURNING {META_COLUMNS}"
                     );
-                    on_pool!(self, pool => {
+                    on_write!(self, pool => {
                         sqlx::query_as(&sql)
                             .bind(tenant)
                             .bind(id)
@@ -235,7 +235,7 @@ impl Store {
                          VALUES ($1, $2, $3, $4, $5, $5) \
                          ON CONFLICT (tenant_id, name) DO NOTHING RETURNING {META_COLUMNS}"
                     );
-                    on_pool!(self, pool => {
+                    on_write!(self, pool => {
                         sqlx::query_as(&sql)
                             .bind(id)
                             .bind(tenant)
@@ -336,7 +336,7 @@ impl Store {
     /// Removes a secret; answers whether one was there.
     pub async fn delete_secret(&self, tenant: TenantId, name: &str) -> Result<bool, StoreError> {
         let sql = "DELETE FROM secrets WHERE tenant_id = $1 AND name = $2 RETURNING id";
-        let row: Option<(SecretId,)> = on_pool!(self, pool => {
+        let row: Option<(SecretId,)> = on_write!(self, pool => {
             sqlx::query_as(sql).bind(tenant).bind(name).fetch_optional(pool).await
         })?;
         Ok(row.is_some())
@@ -349,7 +349,7 @@ impl Store {
         prefix: &str,
     ) -> Result<u64, StoreError> {
         let sql = "DELETE FROM secrets WHERE tenant_id = $1 AND substr(name, 1, length($2)) = $2";
-        let done = on_pool!(self, pool => {
+        let done = on_write!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(prefix).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(done)
@@ -406,7 +406,7 @@ impl Store {
             };
             // Compare-and-swap on the old version: a concurrent rotation that got here first
             // wins, and the row is then already current.
-            let changed = on_pool!(self, pool => {
+            let changed = on_write!(self, pool => {
                 sqlx::query(update_sql)
                     .bind(row.tenant_id)
                     .bind(version_db)

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::pool::on_pool;
+use crate::pool::{on_pool, on_write};
 use crate::{Store, StoreError, TenantId};
 
 /// Whether a tenant may use the product.
@@ -99,7 +99,7 @@ impl Store {
             "INSERT INTO tenants (id, slug, name, status, created_at, updated_at) \
              VALUES ($1, $2, $3, 'active', $4, $4) RETURNING {TENANT_COLUMNS}"
         );
-        let row: TenantRow = on_pool!(self, pool => {
+        let row: TenantRow = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(TenantId::new())
                 .bind(&new.slug)
@@ -136,7 +136,7 @@ impl Store {
         let sql = format!(
             "UPDATE tenants SET status = $2, updated_at = $3 WHERE id = $1 RETURNING {TENANT_COLUMNS}"
         );
-        let row: Option<TenantRow> = on_pool!(self, pool => {
+        let row: Option<TenantRow> = on_write!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(id)
                 .bind(status.as_str())

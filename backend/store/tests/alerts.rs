@@ -117,6 +117,7 @@ async fn finished_run(
         d365_ref: None,
         output_snapshot: None,
         mapping_version: None,
+        input_snapshot: None,
     };
     store.finish_run(tenant, run.id, &outcome).await.unwrap();
 }

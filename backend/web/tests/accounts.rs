@@ -594,6 +594,7 @@ async fn dead_run(
                 d365_ref: None,
                 output_snapshot: None,
                 mapping_version: None,
+                input_snapshot: None,
             },
         )
         .await

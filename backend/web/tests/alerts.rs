@@ -174,6 +174,7 @@ async fn attempt(
         d365_ref: (status == RunStatus::Succeeded).then(|| "SO-000123".to_owned()),
         output_snapshot: None,
         mapping_version: Some("v2".into()),
+        input_snapshot: None,
     };
     app.store.finish_run(tenant, run, &outcome).await.unwrap();
 }

@@ -92,6 +92,7 @@ fn outcome(status: RunStatus) -> RunOutcome {
         d365_ref: None,
         output_snapshot: None,
         mapping_version: None,
+        input_snapshot: None,
     }
 }
 

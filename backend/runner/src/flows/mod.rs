@@ -19,7 +19,7 @@ use syncline_d365::batch::{Batch, BatchResponse};
 use syncline_d365::{D365Error, ODataClient, Query};
 use syncline_store::{
     NewAuditEntry, PairId, PairStatus, Run, RunId, RunOutcome, RunStatus, Store, StoreError,
-    TenantId, TenantStatus,
+    TenantId,
 };
 
 pub use clients::{D365Clients, d365_config, secret_name};
@@ -184,13 +184,10 @@ impl FlowEngine {
         &self,
         pair: &syncline_store::Pair,
         flow: Flow,
+        published: Option<i64>,
     ) -> Result<ActiveMapping, FlowError> {
         let tenant = pair.tenant_id;
-        let Some(version) = self
-            .store
-            .published_mapping_number(tenant, pair.id, flow.name())
-            .await?
-        else {
+        let Some(version) = published else {
             return Ok(ActiveMapping {
                 compiled: Arc::clone(&self.orders_mapping),
                 label: DEFAULT_MAPPING_VERSION.to_owned(),
@@ -227,24 +224,12 @@ impl FlowEngine {
 
     /// Processes one run: claims it, runs its flow, records the outcome.
     pub async fn process_run(&self, tenant: TenantId, id: RunId) -> Result<(), FlowError> {
-        let Some(run) = self.store.run(tenant, id).await? else {
+        // Whether the run is still due is decided by the claim below.
+        let Some(context) = self.store.run_context(tenant, id).await? else {
             return Ok(());
         };
-        if matches!(
-            run.status,
-            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Dead
-        ) {
-            return Ok(());
-        }
-        let Some(pair) = self.store.pair(tenant, run.pair_id).await? else {
-            return Ok(());
-        };
-        let suspended = self
-            .store
-            .tenant(tenant)
-            .await?
-            .is_none_or(|t| t.status == TenantStatus::Suspended);
-        if pair.status != PairStatus::Active || suspended {
+        let pair = context.pair;
+        if pair.status != PairStatus::Active || context.tenant_suspended {
             // Held, not lost: the run stays due and the sweeper offers it again later.
             tracing::debug!(run_id = %id, "run held: pair not active or tenant suspended");
             return Ok(());
@@ -275,10 +260,15 @@ impl FlowEngine {
         let Some(run) = self.store.claim_run(tenant, id, lease).await? else {
             return Ok(());
         };
+        // The flow fills this from the payload it parses, on the run's first attempt.
+        let mut input_snapshot = None;
         let (result, label) = match run.flow.as_str() {
-            "orders" => match self.mapping_for(&pair, Flow::Orders).await {
+            "orders" => match self
+                .mapping_for(&pair, Flow::Orders, context.mapping_version)
+                .await
+            {
                 Ok(mapping) => (
-                    orders::process(self, &run, &pair, &mapping).await,
+                    orders::process(self, &run, &pair, &mapping, &mut input_snapshot).await,
                     Some(mapping.label),
                 ),
                 Err(error) => (Err(error), None),
@@ -288,7 +278,8 @@ impl FlowEngine {
                 None,
             ),
         };
-        let outcome = self.outcome(&run, &pair, result, label).await;
+        let mut outcome = self.outcome(&run, &pair, result, label).await;
+        outcome.input_snapshot = input_snapshot;
         self.store.finish_run(tenant, run.id, &outcome).await?;
         crate::metrics::record_run(&run, &outcome);
         Ok(())
@@ -315,6 +306,7 @@ impl FlowEngine {
                         "records": redact::redact_personal(&success.output),
                     })),
                     mapping_version,
+                    input_snapshot: None,
                 };
             }
             Err(error) => error,
@@ -381,6 +373,7 @@ impl FlowEngine {
             d365_ref: None,
             output_snapshot: None,
             mapping_version,
+            input_snapshot: None,
         }
     }
 

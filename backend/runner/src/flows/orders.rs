@@ -54,6 +54,7 @@ pub(super) async fn process(
     run: &Run,
     pair: &Pair,
     mapping: &ActiveMapping,
+    input_snapshot: &mut Option<Value>,
 ) -> Result<FlowSuccess, FlowError> {
     let store = &engine.store;
     let tenant = run.tenant_id;
@@ -63,6 +64,9 @@ pub(super) async fn process(
         .ok_or_else(|| FlowError::Permanent("the event was deleted".into()))?;
     let payload: Value = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("malformed JSON: {e}")))?;
+    if run.input_snapshot.is_none() {
+        *input_snapshot = Some(super::redact::redact_personal(&payload));
+    }
     // From the bytes, not from `payload`: that would clone the whole document first.
     let order: ShopifyOrder = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("not a Shopify order: {e}")))?;

@@ -461,8 +461,11 @@ pub async fn get_run(
         .await?
         .ok_or(AppError::NotFound)?;
     let attempts = state.store.run_attempts(tenant, id).await?;
+    let input_snapshot = syncline_runner::input_snapshot(&state.store, &run).await?;
+    let mut run = RunView::from(run);
+    run.input_snapshot = input_snapshot;
     Ok(Json(RunDetail {
-        run: run.into(),
+        run,
         attempts: attempts.into_iter().map(AttemptView::from).collect(),
     }))
 }

@@ -641,6 +641,9 @@ async fn run_view(
         .run_attempts(tenant, id)
         .await
         .map_err(|e| page_err(e.into()))?;
+    let input_snapshot = syncline_runner::input_snapshot(&state.store, &run)
+        .await
+        .map_err(|e| page_err(e.into()))?;
     let pair = state
         .store
         .pair(tenant, run.pair_id)
@@ -685,7 +688,7 @@ async fn run_view(
                 error_class: a.error_class.unwrap_or_default(),
             })
             .collect(),
-        input: pretty(run.input_snapshot.as_ref()),
+        input: pretty(input_snapshot.as_ref()),
         output: pretty(run.output_snapshot.as_ref()),
         replayable: replayable(run.status),
         notice,
