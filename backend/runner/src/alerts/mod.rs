@@ -116,7 +116,62 @@ impl AlertEvaluator {
             }
         }
         self.deliver_due().await?;
+        self.billing_pass().await;
         Ok(report)
+    }
+
+    /// Issues the invoices of ended periods and notifies fair-use thresholds crossed. A
+    /// notice is recorded once per tenant, period, metric and threshold before it is sent, so
+    /// several processes never send it twice.
+    async fn billing_pass(&self) {
+        let today = Utc::now().date_naive();
+        if let Err(error) = crate::billing::issue_due_invoices(&self.store, today).await {
+            tracing::warn!(%error, "issuing due invoices failed");
+        }
+        let subscriptions = match self.store.list_subscriptions().await {
+            Ok(subscriptions) => subscriptions,
+            Err(error) => {
+                tracing::warn!(%error, "listing subscriptions failed");
+                return;
+            }
+        };
+        for subscription in subscriptions {
+            let crossings = match crate::billing::claim_fair_use_crossings(
+                &self.store,
+                &subscription,
+                today,
+            )
+            .await
+            {
+                Ok(crossings) => crossings,
+                Err(error) => {
+                    tracing::warn!(%error, tenant_id = %subscription.tenant_id, "fair-use check failed");
+                    continue;
+                }
+            };
+            for crossing in crossings {
+                tracing::info!(tenant_id = %crossing.tenant_id, metric = crossing.metric, threshold = crossing.threshold, "fair-use threshold crossed");
+                match self.notifier.send_fair_use(&crossing).await {
+                    Ok(()) => {
+                        if let Err(error) = self
+                            .store
+                            .mark_billing_notice_sent(
+                                crossing.tenant_id,
+                                crossing.period.start,
+                                crossing.metric,
+                                crossing.threshold,
+                            )
+                            .await
+                        {
+                            tracing::warn!(%error, "recording a sent fair-use notice failed");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, tenant_id = %crossing.tenant_id, "fair-use notice failed");
+                    }
+                }
+            }
+        }
     }
 
     /// Waits for the deliveries started so far.
