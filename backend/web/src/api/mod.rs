@@ -5,6 +5,7 @@ mod admin;
 mod alerts;
 mod audit_log;
 mod billing;
+pub(crate) use billing::csv_response as billing_csv;
 mod connections;
 pub(crate) mod keys;
 mod me;
