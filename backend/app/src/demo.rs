@@ -80,12 +80,7 @@ async fn prepare(
     for pair in store.list_pairs(tenant.id).await? {
         if pair.status != syncline_store::PairStatus::Draft {
             store
-                .set_pair_status(
-                    tenant.id,
-                    pair.id,
-                    syncline_store::PairStatus::Draft,
-                    None,
-                )
+                .set_pair_status(tenant.id, pair.id, syncline_store::PairStatus::Draft, None)
                 .await?;
         }
     }
@@ -138,7 +133,12 @@ async fn demo_subscription(store: &Store, tenant: syncline_store::TenantId) -> a
     use syncline_core::billing::Interval;
     for (code, name, price, interval) in [
         ("connect", "Connect", "599.00", Interval::Year),
-        ("connect-monthly", "Connect Monthly", "699.00", Interval::Month),
+        (
+            "connect-monthly",
+            "Connect Monthly",
+            "699.00",
+            Interval::Month,
+        ),
     ] {
         if store.plan_by_code(code).await?.is_none() {
             store
