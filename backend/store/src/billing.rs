@@ -911,6 +911,19 @@ impl Store {
         Ok(())
     }
 
+    /// Claims notices recorded before `before` whose sending failed (or whose sender died),
+    /// for another attempt: the claim moves their time to now, so exactly one caller gets
+    /// each.
+    pub async fn claim_unsent_billing_notices(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<BillingNotice>, StoreError> {
+        let sql = "UPDATE billing_notices SET created_at = $2 WHERE sent_at IS NULL AND created_at < $1 \
+                   RETURNING tenant_id, period_start, metric, threshold, used, included, created_at, sent_at";
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(before).bind(Utc::now()).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
     /// The tenant's notices of one period.
     pub async fn billing_notices(
         &self,

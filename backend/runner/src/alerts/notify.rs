@@ -364,9 +364,11 @@ impl Notifier {
             tenant_name, crossing.threshold
         );
         let text = format!(
-            "{tenant_name} used {} of the {} {what} included in its plan for the period {} to {} ({}%).\n\n\
+            "Fair use: {}% of the included {what} reached.\n\n\
+             {tenant_name} used {} of the {} {what} included in its plan for the period {} to {} ({}%).\n\n\
              Syncing continues: Syncline never stops data for overage. Our team may contact you \
              about a plan that fits your volume.\n\nUsage: {billing}\n",
+            crossing.threshold,
             crossing.meter.used,
             crossing.meter.included,
             crossing.period.start,
