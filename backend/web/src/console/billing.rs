@@ -129,7 +129,7 @@ fn usage_chart(days: &[DayUsage]) -> UsageChart {
         y_ticks,
         x_ticks,
         summary: format!(
-            "{total} billable transactions in {} day(s) of this period.",
+            "{total} billable transactions in the last {} day(s) of this period.",
             days.len()
         ),
     }
@@ -196,7 +196,11 @@ pub(crate) async fn billing_page(
             ]
         })
         .unwrap_or_default();
-    let chart = view.usage.as_ref().map(|u| usage_chart(&u.daily));
+    // The last 31 days of the period: an annual period would otherwise draw 365 bars.
+    let chart = view
+        .usage
+        .as_ref()
+        .map(|u| usage_chart(&u.daily[u.daily.len().saturating_sub(31)..]));
     Ok(BillingPage {
         chrome,
         subscription: view.subscription,
