@@ -418,8 +418,8 @@ pub(crate) async fn create_plan(
     }
 }
 
-fn tenant_id(raw: &str) -> Result<TenantId, axum::response::Response> {
-    raw.parse().map_err(|_| page_err(AppError::NotFound))
+fn tenant_id(raw: &str) -> Result<TenantId, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound)
 }
 
 pub(crate) async fn set_subscription(
@@ -428,7 +428,7 @@ pub(crate) async fn set_subscription(
     CsrfForm(actor, form): CsrfForm<SubscriptionInput>,
 ) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
-    let tenant = tenant_id(&tenant)?;
+    let tenant = tenant_id(&tenant).map_err(page_err)?;
     match billing::set_subscription(&state, &actor, tenant, &form).await {
         Ok(subscription) => {
             let notice = format!(
@@ -457,7 +457,7 @@ pub(crate) async fn set_status(
     CsrfForm(actor, form): CsrfForm<StatusForm>,
 ) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
-    let tenant = tenant_id(&tenant)?;
+    let tenant = tenant_id(&tenant).map_err(page_err)?;
     let status = SubscriptionStatus::parse(&form.status)
         .ok_or_else(|| page_err(AppError::invalid("status", "Choose a status.")))?;
     billing::set_subscription_status(&state, &actor, tenant, status)
@@ -480,7 +480,7 @@ pub(crate) async fn issue_invoice(
     CsrfForm(actor, form): CsrfForm<IssueForm>,
 ) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
-    let tenant = tenant_id(&tenant)?;
+    let tenant = tenant_id(&tenant).map_err(page_err)?;
     let mut day = billing::today();
     if form.period == "previous" {
         let subscription = state
@@ -523,7 +523,7 @@ pub(crate) async fn mark_paid(
     CsrfForm(actor, form): CsrfForm<PaidForm>,
 ) -> PageResult {
     actor.require_platform_admin().map_err(page_err)?;
-    let tenant = tenant_id(&tenant)?;
+    let tenant = tenant_id(&tenant).map_err(page_err)?;
     let id: InvoiceId = id.parse().map_err(|_| page_err(AppError::NotFound))?;
     match billing::mark_paid(&state, &actor, tenant, id, &form.reference).await {
         Ok(invoice) => {
