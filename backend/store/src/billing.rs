@@ -588,6 +588,7 @@ impl Store {
         let upsert = "INSERT INTO subscriptions (tenant_id, plan_id, pairs, status, anchor_on, tax_rate, issuer_id, created_at, updated_at) \
                       VALUES ($1, $2, $3, 'active', $4, $5, 'syncline', $6, $6) \
                       ON CONFLICT (tenant_id) DO UPDATE SET plan_id = $2, pairs = $3, tax_rate = $5, updated_at = $6";
+        let plan_code = "UPDATE tenants SET plan = (SELECT code FROM billing_plans WHERE id = $2), updated_at = $3 WHERE id = $1";
         let log = "INSERT INTO subscription_changes (id, tenant_id, effective_on, plan_id, pairs, actor, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7)";
         on_pool!(self, pool => {
@@ -597,6 +598,8 @@ impl Store {
                     .bind(tax_rate.to_string()).bind(now).execute(&mut *tx).await?;
                 sqlx::query(log).bind(uuid::Uuid::now_v7()).bind(tenant).bind(effective_on).bind(plan)
                     .bind(pairs.max(0)).bind(actor).bind(now).execute(&mut *tx).await?;
+                // The tenant list shows the plan's code.
+                sqlx::query(plan_code).bind(tenant).bind(plan).bind(now).execute(&mut *tx).await?;
                 tx.commit().await
             }.await
         })?;

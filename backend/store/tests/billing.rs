@@ -124,6 +124,10 @@ async fn billing_tells_one_story_on_both_backends() {
             .unwrap();
         assert_eq!(sub.pairs, 2);
         assert_eq!(sub.anchor_on, day(2026, 4, 1), "a change keeps the anchor");
+        assert_eq!(
+            store.tenant(tenant).await.unwrap().unwrap().plan,
+            "connect-monthly"
+        );
         let changes = store.subscription_changes(tenant).await.unwrap();
         assert_eq!(changes.len(), 2);
 
