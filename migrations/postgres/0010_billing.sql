@@ -70,13 +70,15 @@ CREATE TABLE billable_events (
     created_at  TIMESTAMPTZ NOT NULL,
     CONSTRAINT uq_billable_events_pair_id_flow_action_record_id UNIQUE (pair_id, flow, action, record_id)
 );
+-- Transactions per pair per day are counted from here (one statement per sync, no counter row
+-- to contend on).
+CREATE INDEX ix_billable_events_tenant_day ON billable_events (tenant_id, day);
 
--- Usage per pair per day: billable transactions and partner API calls (fair use).
+-- Partner API calls per pair per day (fair use), added once per attempt.
 CREATE TABLE usage_daily (
     tenant_id     UUID NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     pair_id       UUID NOT NULL REFERENCES pairs (id) ON DELETE CASCADE,
     day           DATE NOT NULL,
-    transactions  BIGINT NOT NULL DEFAULT 0,
     api_calls     BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (pair_id, day)
 );

@@ -665,33 +665,22 @@ impl Store {
 
     /// Meters one billable transaction, once: the key is (pair, flow, action, record), so a
     /// retry, a replay or a duplicated webhook of the same sync is not counted again. Answers
-    /// whether it was counted now. The event row and the day's counter change together.
+    /// whether it was counted now. One statement: the day's count is read from these rows.
     pub async fn record_billable(
         &self,
         tenant: TenantId,
         event: &BillableEvent<'_>,
     ) -> Result<bool, StoreError> {
-        let day = event.at.date_naive();
-        let insert = "INSERT INTO billable_events (id, tenant_id, pair_id, flow, action, record_id, run_id, day, created_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                      ON CONFLICT (pair_id, flow, action, record_id) DO NOTHING RETURNING id";
-        let count = "INSERT INTO usage_daily (tenant_id, pair_id, day, transactions, api_calls) VALUES ($1, $2, $3, 1, 0) \
-                     ON CONFLICT (pair_id, day) DO UPDATE SET transactions = usage_daily.transactions + 1";
-        let counted = on_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                let inserted: Option<uuid::Uuid> = sqlx::query_scalar(insert)
-                    .bind(uuid::Uuid::now_v7()).bind(tenant).bind(event.pair_id).bind(event.flow)
-                    .bind(event.action).bind(event.record_id).bind(event.run_id).bind(day).bind(event.at)
-                    .fetch_optional(&mut *tx).await?;
-                if inserted.is_some() {
-                    sqlx::query(count).bind(tenant).bind(event.pair_id).bind(day).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok::<bool, sqlx::Error>(inserted.is_some())
-            }.await
+        let sql = "INSERT INTO billable_events (id, tenant_id, pair_id, flow, action, record_id, run_id, day, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                   ON CONFLICT (pair_id, flow, action, record_id) DO NOTHING RETURNING id";
+        let inserted: Option<uuid::Uuid> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql)
+                .bind(uuid::Uuid::now_v7()).bind(tenant).bind(event.pair_id).bind(event.flow)
+                .bind(event.action).bind(event.record_id).bind(event.run_id).bind(event.at.date_naive()).bind(event.at)
+                .fetch_optional(pool).await
         })?;
-        Ok(counted)
+        Ok(inserted.is_some())
     }
 
     /// Adds partner API calls of one attempt to the pair's day (fair use; not billed).
@@ -705,7 +694,7 @@ impl Store {
         if calls <= 0 {
             return Ok(());
         }
-        let sql = "INSERT INTO usage_daily (tenant_id, pair_id, day, transactions, api_calls) VALUES ($1, $2, $3, 0, $4) \
+        let sql = "INSERT INTO usage_daily (tenant_id, pair_id, day, api_calls) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (pair_id, day) DO UPDATE SET api_calls = usage_daily.api_calls + $4";
         on_pool!(self, pool => {
             sqlx::query(sql).bind(tenant).bind(pair).bind(day).bind(calls).execute(pool).await.map(|_| ())
@@ -720,8 +709,13 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyUsage>, StoreError> {
-        let sql = "SELECT pair_id, day, transactions, api_calls FROM usage_daily \
-                   WHERE tenant_id = $1 AND day >= $2 AND day < $3 ORDER BY day, pair_id";
+        let sql = "SELECT pair_id, day, CAST(SUM(transactions) AS BIGINT) AS transactions, CAST(SUM(api_calls) AS BIGINT) AS api_calls FROM ( \
+                     SELECT pair_id, day, COUNT(*) AS transactions, CAST(0 AS BIGINT) AS api_calls FROM billable_events \
+                     WHERE tenant_id = $1 AND day >= $2 AND day < $3 GROUP BY pair_id, day \
+                     UNION ALL \
+                     SELECT pair_id, day, CAST(0 AS BIGINT) AS transactions, api_calls FROM usage_daily \
+                     WHERE tenant_id = $1 AND day >= $2 AND day < $3 \
+                   ) u GROUP BY pair_id, day ORDER BY day, pair_id";
         let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(from).bind(to).fetch_all(pool).await)?;
         Ok(rows)
     }
