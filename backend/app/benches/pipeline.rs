@@ -51,6 +51,7 @@ async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
         shopify: base,
         shop,
         d365,
+        ..
     } = start_demo(&dir, &env);
     let mut processes = vec![demo];
     if database.is_some() {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::Datelike;
 use futures::FutureExt;
 use syncline_store::{NewTenant, NewUser, Role as MemberRole, Store, Tenant, User};
 use syncline_web::AppState;
@@ -74,19 +75,16 @@ async fn prepare(
         }),
     };
     // The emulators start empty on every run, so pairs of an earlier run point at emulators
-    // that are gone: pause them (their history stays) and make a fresh one.
+    // that are gone: set them back to draft (their history stays, and they no longer hold a
+    // sandbox entitlement of the plan) and make a fresh one.
     for pair in store.list_pairs(tenant.id).await? {
-        if pair.status == syncline_store::PairStatus::Active {
+        if pair.status != syncline_store::PairStatus::Draft {
             store
-                .set_pair_status(
-                    tenant.id,
-                    pair.id,
-                    syncline_store::PairStatus::Paused,
-                    Some("the demo was restarted with new emulators"),
-                )
+                .set_pair_status(tenant.id, pair.id, syncline_store::PairStatus::Draft, None)
                 .await?;
         }
     }
+    demo_subscription(store, tenant.id).await?;
     let (shopify, d365) = create_sandbox_connections(state, &actor)
         .await
         .map_err(|e| anyhow::anyhow!("creating the sandbox connections failed: {e}"))?;
@@ -125,6 +123,62 @@ async fn prepare(
         )?;
     }
     Ok((password, name, shop))
+}
+
+/// The plan catalogue's two demo plans and the demo tenant's subscription: "Connect
+/// Monthly" with one production pair, anchored on the first day of last month so that a
+/// closed period exists and the billing pass issues its invoice within seconds.
+async fn demo_subscription(store: &Store, tenant: syncline_store::TenantId) -> anyhow::Result<()> {
+    use std::str::FromStr;
+    use syncline_core::billing::Interval;
+    for (code, name, price, interval) in [
+        ("connect", "Connect", "599.00", Interval::Year),
+        (
+            "connect-monthly",
+            "Connect Monthly",
+            "699.00",
+            Interval::Month,
+        ),
+    ] {
+        if store.plan_by_code(code).await?.is_none() {
+            store
+                .create_plan(&syncline_store::NewPlan {
+                    code: code.into(),
+                    name: name.into(),
+                    price_per_pair: rust_decimal::Decimal::from_str(price)?,
+                    currency: "USD".into(),
+                    interval,
+                    included_transactions: 10_000,
+                    included_api_calls: 100_000,
+                    sandbox_pairs: 3,
+                    active: true,
+                })
+                .await?;
+        }
+    }
+    if store.subscription(tenant).await?.is_some() {
+        return Ok(());
+    }
+    let plan = store
+        .plan_by_code("connect-monthly")
+        .await?
+        .context("the demo plan is missing")?;
+    let today = chrono::Utc::now().date_naive();
+    let this_month = today.with_day(1).unwrap_or(today);
+    let anchor = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(this_month);
+    store
+        .set_subscription(
+            tenant,
+            plan.id,
+            1,
+            anchor,
+            rust_decimal::Decimal::from_str("0.20")?,
+            "demo",
+        )
+        .await?;
+    Ok(())
 }
 
 async fn demo_tenant(store: &Store) -> anyhow::Result<Tenant> {

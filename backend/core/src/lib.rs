@@ -6,6 +6,7 @@
 //! - [`templates`]: default mappings for every flow.
 //! - [`suggest`]: auto-mapping suggestions.
 
+pub mod billing;
 pub mod mapping;
 pub mod model;
 pub mod schema;

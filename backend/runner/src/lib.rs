@@ -4,6 +4,7 @@
 //! Two dispatchers share one trait: in-process (embedded default) and Redis Streams (cluster).
 
 mod alerts;
+pub mod billing;
 mod dispatch;
 mod fairness;
 mod flows;
@@ -24,7 +25,8 @@ pub use alerts::{
 pub use dispatch::{Delivery, DispatchError, Dispatcher, Job};
 pub use fairness::FairQueue;
 pub use flows::{
-    D365Clients, FlowEngine, FlowError, FlowOptions, FlowSuccess, d365_config, secret_name,
+    Billable, D365Clients, FlowEngine, FlowError, FlowOptions, FlowSuccess, d365_config,
+    secret_name,
 };
 pub use limiter::{InProcessRateLimiter, LimiterError, RateLimit, RateLimiter, RedisRateLimiter};
 pub use memory::InProcessDispatcher;

@@ -8,8 +8,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use syncline_store::{
-    ConnectionId, InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError,
-    TenantId, TenantStatus,
+    ConnectionId, InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError, TenantId,
 };
 
 use crate::{Dispatcher, Job};
@@ -97,7 +96,9 @@ pub async fn route_received(
             .await?;
         return Ok(Vec::new());
     };
-    let tenant_row = store.tenant(tenant).await?.ok_or(StoreError::NotFound)?;
+    // A suspended tenant or a suspended or lapsed subscription holds events: stored, not
+    // lost, and released when it resumes.
+    let hold = store.processing_hold(tenant).await?;
     let pairs: Vec<_> = store
         .pairs_using_connection(tenant, event.connection_id)
         .await?
@@ -108,12 +109,8 @@ pub async fn route_received(
         .iter()
         .filter(|pair| pair.status == PairStatus::Active)
         .collect();
-    if tenant_row.status == TenantStatus::Suspended || active.is_empty() {
-        let reason = if tenant_row.status == TenantStatus::Suspended {
-            "tenant suspended"
-        } else {
-            "no active pair for this connection"
-        };
+    if hold.is_some() || active.is_empty() {
+        let reason = hold.unwrap_or("no active pair for this connection");
         store
             .set_inbox_status(tenant, inbox_id, InboxStatus::Held, Some(reason))
             .await?;

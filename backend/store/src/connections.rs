@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
 use crate::pool::{on_pool, on_write};
-use crate::{ConnectionId, PairId, RunId, Store, StoreError, TenantId, TenantStatus};
+use crate::{ConnectionId, PairId, RunId, Store, StoreError, TenantId};
 
 /// Which external system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,8 +217,9 @@ impl TryFrom<PairRow> for Pair {
 pub struct RunContext {
     /// The run's pair.
     pub pair: Pair,
-    /// Whether the pair's tenant is suspended.
-    pub tenant_suspended: bool,
+    /// Why processing of the tenant is held (tenant suspended, subscription suspended or
+    /// lapsed), if it is.
+    pub hold: Option<&'static str>,
     /// The newest published mapping version of the run's flow on the pair, if any.
     pub mapping_version: Option<i64>,
 }
@@ -228,6 +229,7 @@ struct RunContextRow {
     #[sqlx(flatten)]
     pair: PairRow,
     tenant_status: String,
+    subscription_status: Option<String>,
     mapping_version: Option<i64>,
 }
 
@@ -434,17 +436,20 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {pair_columns}, t.status AS tenant_status, \
+            "SELECT {pair_columns}, t.status AS tenant_status, s.status AS subscription_status, \
              (SELECT MAX(m.version) FROM mapping_versions m WHERE m.tenant_id = r.tenant_id AND m.pair_id = r.pair_id AND m.flow = r.flow) AS mapping_version \
              FROM runs r JOIN pairs p ON p.id = r.pair_id AND p.tenant_id = r.tenant_id JOIN tenants t ON t.id = r.tenant_id \
+             LEFT JOIN subscriptions s ON s.tenant_id = r.tenant_id \
              WHERE r.tenant_id = $1 AND r.id = $2"
         );
         let row: Option<RunContextRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(run).fetch_optional(pool).await)?;
         row.map(|row| {
             Ok(RunContext {
+                hold: crate::billing::hold_reason(Some((
+                    row.tenant_status.as_str(),
+                    row.subscription_status.as_deref(),
+                ))),
                 pair: row.pair.try_into()?,
-                tenant_suspended: TenantStatus::parse(&row.tenant_status)?
-                    == TenantStatus::Suspended,
                 mapping_version: row.mapping_version,
             })
         })

@@ -86,3 +86,11 @@ id_type!(
     /// Identifies an alert notification channel.
     ChannelId
 );
+id_type!(
+    /// Identifies a billing plan.
+    PlanId
+);
+id_type!(
+    /// Identifies an invoice.
+    InvoiceId
+);

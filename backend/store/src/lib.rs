@@ -7,6 +7,7 @@
 mod accounts;
 mod alerts;
 mod audit;
+mod billing;
 mod connections;
 pub mod crypto;
 mod error;
@@ -29,13 +30,17 @@ pub use alerts::{
     Measurement, NewChannel, NewIncident, channel_secret_prefix,
 };
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use billing::{
+    BillableEvent, BillingNotice, DailyUsage, Invoice, InvoiceLine, InvoiceStatus, Issuer, NewPlan,
+    Plan, Subscription, SubscriptionChange, SubscriptionStatus,
+};
 pub use connections::{
     Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook, RunContext,
 };
 pub use error::StoreError;
 pub use ids::{
-    ActionTokenId, AlertRuleId, ApiKeyId, ChannelId, ConnectionId, InboxId, IncidentId, PairId,
-    RunId, SessionId, TenantId, UserId,
+    ActionTokenId, AlertRuleId, ApiKeyId, ChannelId, ConnectionId, InboxId, IncidentId, InvoiceId,
+    PairId, PlanId, RunId, SessionId, TenantId, UserId,
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
 pub use mappings::{MappingDraft, MappingVersion};

@@ -684,6 +684,8 @@ pub async fn activate(state: &AppState, actor: &Actor, id: PairId) -> Result<Pai
         .pair(tenant, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // Refused before anything is registered at Shopify: the message names the plan and limit.
+    crate::billing::check_entitlement(state, &pair).await?;
     crate::partners::sync_webhooks(state, &pair).await?;
     let pair = state
         .store

@@ -8,6 +8,7 @@ pub mod alerting;
 pub mod api;
 mod assets;
 pub mod auth;
+pub mod billing;
 pub mod connections;
 pub mod console;
 mod error;

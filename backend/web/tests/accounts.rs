@@ -527,7 +527,39 @@ async fn fixtures_for(app: &TestApp, b: &Team, b_key_id: &str) -> BTreeMap<&'sta
         )
         .await
         .unwrap();
+    // A subscription and an invoice of B's, for the billing routes.
+    let plan = app
+        .store
+        .create_plan(&syncline_store::NewPlan {
+            code: "b-plan".into(),
+            name: "B plan".into(),
+            price_per_pair: rust_decimal::Decimal::new(59900, 2),
+            currency: "USD".into(),
+            interval: syncline_core::billing::Interval::Month,
+            included_transactions: 100,
+            included_api_calls: 1000,
+            sandbox_pairs: 2,
+            active: true,
+        })
+        .await
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    app.store
+        .set_subscription(
+            b.tenant,
+            plan.id,
+            1,
+            today,
+            rust_decimal::Decimal::ZERO,
+            "test",
+        )
+        .await
+        .unwrap();
+    let invoice = syncline_runner::billing::issue_invoice(&app.store, b.tenant, today, today)
+        .await
+        .unwrap();
     BTreeMap::from([
+        ("invoice_id", invoice.id.to_string()),
         ("rule_id", rule.id.to_string()),
         ("incident_id", incident.id.to_string()),
         ("channel_id", channel.id.to_string()),

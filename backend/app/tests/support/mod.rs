@@ -61,6 +61,12 @@ pub struct Demo {
     pub shop: String,
     /// D365 emulator base URL.
     pub d365: String,
+    /// The demo login's e-mail.
+    pub email: String,
+    /// The demo login's fresh password.
+    pub password: String,
+    /// The console's URL.
+    pub console: String,
 }
 
 pub fn start_demo(dir: &Path, env: &[(String, String)]) -> Demo {
@@ -104,6 +110,9 @@ pub fn start_demo(dir: &Path, env: &[(String, String)]) -> Demo {
         shopify: shopify.to_owned(),
         shop: shop.trim_end_matches(')').to_owned(),
         d365: field("D365 emulator:"),
+        email: field("Email:"),
+        password: field("Password:"),
+        console: field("Console:"),
     }
 }
 

@@ -116,7 +116,102 @@ impl AlertEvaluator {
             }
         }
         self.deliver_due().await?;
+        self.billing_pass().await;
         Ok(report)
+    }
+
+    /// Issues the invoices of ended periods and notifies fair-use thresholds crossed. A
+    /// notice is recorded once per tenant, period, metric and threshold before it is sent, so
+    /// several processes never send it twice.
+    async fn billing_pass(&self) {
+        let today = Utc::now().date_naive();
+        if let Err(error) = crate::billing::issue_due_invoices(&self.store, today).await {
+            tracing::warn!(%error, "issuing due invoices failed");
+        }
+        let subscriptions = match self.store.list_subscriptions().await {
+            Ok(subscriptions) => subscriptions,
+            Err(error) => {
+                tracing::warn!(%error, "listing subscriptions failed");
+                return;
+            }
+        };
+        // Notices whose sending failed a while ago are tried again (the claim makes one
+        // process do it).
+        let mut retries = Vec::new();
+        match self
+            .store
+            .claim_unsent_billing_notices(Utc::now() - chrono::Duration::minutes(5))
+            .await
+        {
+            Ok(unsent) => {
+                for notice in unsent {
+                    let Some(subscription) = subscriptions
+                        .iter()
+                        .find(|s| s.tenant_id == notice.tenant_id)
+                    else {
+                        continue;
+                    };
+                    if let Ok(period) = syncline_core::billing::period_containing(
+                        subscription.anchor_on,
+                        subscription.plan.interval,
+                        notice.period_start,
+                    ) {
+                        retries.push(crate::billing::FairUseCrossing {
+                            tenant_id: notice.tenant_id,
+                            period,
+                            metric: if notice.metric == "transactions" {
+                                "transactions"
+                            } else {
+                                "api_calls"
+                            },
+                            threshold: notice.threshold,
+                            meter: crate::billing::Meter {
+                                used: notice.used,
+                                included: notice.included,
+                                percent: syncline_core::billing::percent_used(
+                                    notice.used,
+                                    notice.included,
+                                ),
+                            },
+                        });
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "claiming unsent fair-use notices failed"),
+        }
+        let mut batches = vec![retries];
+        for subscription in &subscriptions {
+            match crate::billing::claim_fair_use_crossings(&self.store, subscription, today).await {
+                Ok(crossings) => batches.push(crossings),
+                Err(error) => {
+                    tracing::warn!(%error, tenant_id = %subscription.tenant_id, "fair-use check failed");
+                }
+            }
+        }
+        for crossings in batches {
+            for crossing in crossings {
+                tracing::info!(tenant_id = %crossing.tenant_id, metric = crossing.metric, threshold = crossing.threshold, "fair-use threshold crossed");
+                match self.notifier.send_fair_use(&crossing).await {
+                    Ok(()) => {
+                        if let Err(error) = self
+                            .store
+                            .mark_billing_notice_sent(
+                                crossing.tenant_id,
+                                crossing.period.start,
+                                crossing.metric,
+                                crossing.threshold,
+                            )
+                            .await
+                        {
+                            tracing::warn!(%error, "recording a sent fair-use notice failed");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, tenant_id = %crossing.tenant_id, "fair-use notice failed");
+                    }
+                }
+            }
+        }
     }
 
     /// Waits for the deliveries started so far.

@@ -87,6 +87,8 @@ pub enum NotificationKind {
     Resolved,
     /// "Send test notification" from the console or API.
     Test,
+    /// A fair-use threshold (80 % or 100 % of the plan's included volume) was crossed.
+    FairUse,
 }
 
 impl NotificationKind {
@@ -97,6 +99,7 @@ impl NotificationKind {
             NotificationKind::Reminder => "incident.reminder",
             NotificationKind::Resolved => "incident.resolved",
             NotificationKind::Test => "test",
+            NotificationKind::FairUse => "billing.fair_use",
         }
     }
 
@@ -108,6 +111,7 @@ impl NotificationKind {
             NotificationKind::Reminder => "reminder",
             NotificationKind::Resolved => "resolved",
             NotificationKind::Test => "test",
+            NotificationKind::FairUse => "fair_use",
         }
     }
 
@@ -128,6 +132,7 @@ impl NotificationKind {
             NotificationKind::Reminder => "STILL FIRING",
             NotificationKind::Resolved => "RESOLVED",
             NotificationKind::Test => "TEST",
+            NotificationKind::FairUse => "FAIR USE",
         }
     }
 }
@@ -337,6 +342,98 @@ impl Notifier {
         };
         // Someone waits for the answer: a couple of quick attempts, not the outbox's schedule.
         self.send_to(channel, &message, 2).await
+    }
+
+    /// Tells the tenant that its usage crossed a fair-use threshold: through every enabled
+    /// alert channel and by e-mail to each owner not already reached by an e-mail channel.
+    /// Syncing is never stopped for overage; the message says so. Succeeds when at least one
+    /// recipient got it (failures are logged).
+    pub async fn send_fair_use(
+        &self,
+        crossing: &crate::billing::FairUseCrossing,
+    ) -> Result<(), NotifyError> {
+        let tenant = crossing.tenant_id;
+        let tenant_name = self.tenant_name(tenant).await?;
+        let what = match crossing.metric {
+            "transactions" => "billable transactions",
+            _ => "partner API calls",
+        };
+        let billing = format!("{}/console/billing", self.options.public_url);
+        let subject = format!(
+            "[Syncline] {} reached {}% of the included {what}",
+            tenant_name, crossing.threshold
+        );
+        let text = format!(
+            "Fair use: {}% of the included {what} reached.\n\n\
+             {tenant_name} used {} of the {} {what} included in its plan for the period {} to {} ({}%).\n\n\
+             Syncing continues: Syncline never stops data for overage. Our team may contact you \
+             about a plan that fits your volume.\n\nUsage: {billing}\n",
+            crossing.threshold,
+            crossing.meter.used,
+            crossing.meter.included,
+            crossing.period.start,
+            crossing.period.last_day(),
+            crossing.meter.percent,
+        );
+        let document = json!({
+            "event": NotificationKind::FairUse.event(),
+            "tenant": { "id": tenant, "name": tenant_name },
+            "fair_use": {
+                "metric": crossing.metric,
+                "threshold_percent": crossing.threshold,
+                "used": crossing.meter.used,
+                "included": crossing.meter.included,
+                "percent": crossing.meter.percent,
+                "period_start": crossing.period.start,
+                "period_end": crossing.period.end,
+            },
+            "links": { "billing": billing },
+        });
+        let message = Message {
+            kind: NotificationKind::FairUse,
+            delivery: format!(
+                "fair-use:{tenant}:{}:{}:{}",
+                crossing.period.start, crossing.metric, crossing.threshold
+            ),
+            subject,
+            text,
+            document,
+        };
+        let mut reached: Vec<String> = Vec::new();
+        let mut delivered = 0usize;
+        let mut last_error = None;
+        for channel in self.store.list_alert_channels(tenant).await? {
+            if !channel.enabled {
+                continue;
+            }
+            if channel.kind == ChannelKind::Email {
+                reached.extend(self.recipients(&channel).await.unwrap_or_default());
+            }
+            match self.send_to(&channel, &message, 2).await {
+                Ok(()) => delivered += 1,
+                Err(error) => {
+                    tracing::warn!(%error, channel_id = %channel.id, "fair-use notice not delivered");
+                    last_error = Some(error);
+                }
+            }
+        }
+        for member in self.store.tenant_members(tenant).await? {
+            if member.role != syncline_store::Role::Owner || reached.contains(&member.user.email) {
+                continue;
+            }
+            match self
+                .mail
+                .send(&member.user.email, &message.subject, &message.text)
+                .await
+            {
+                Ok(()) => delivered += 1,
+                Err(error) => last_error = Some(NotifyError::Mail(error)),
+            }
+        }
+        match (delivered, last_error) {
+            (0, Some(error)) => Err(error),
+            _ => Ok(()),
+        }
     }
 
     async fn tenant_name(&self, tenant: TenantId) -> Result<String, StoreError> {

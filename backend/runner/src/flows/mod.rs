@@ -8,6 +8,7 @@ pub(crate) mod redact;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -18,8 +19,8 @@ use syncline_core::templates::Flow;
 use syncline_d365::batch::{Batch, BatchResponse};
 use syncline_d365::{D365Error, ODataClient, Query};
 use syncline_store::{
-    NewAuditEntry, PairId, PairStatus, Run, RunId, RunOutcome, RunStatus, Store, StoreError,
-    TenantId,
+    BillableEvent, NewAuditEntry, PairId, PairStatus, Run, RunId, RunOutcome, RunStatus, Store,
+    StoreError, TenantId,
 };
 
 pub use clients::{D365Clients, d365_config, secret_name};
@@ -108,6 +109,19 @@ pub struct FlowSuccess {
     pub output: Value,
     /// What was done, in plain words.
     pub note: String,
+    /// The billable transaction this success is, if any (an order created, updated or
+    /// cancelled); `None` when nothing changed in the target.
+    pub billable: Option<Billable>,
+}
+
+/// A billable transaction: one record synced by one action. Metered once per (pair, flow,
+/// action, record id), so retries, replays and duplicated webhooks never count twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Billable {
+    /// e.g. `create`, `update`, `cancel`.
+    pub action: &'static str,
+    /// The source record (with its version for updates).
+    pub record_id: String,
 }
 
 /// Settings of the flow engine.
@@ -229,9 +243,10 @@ impl FlowEngine {
             return Ok(());
         };
         let pair = context.pair;
-        if pair.status != PairStatus::Active || context.tenant_suspended {
+        let hold = context.hold;
+        if pair.status != PairStatus::Active || hold.is_some() {
             // Held, not lost: the run stays due and the sweeper offers it again later.
-            tracing::debug!(run_id = %id, "run held: pair not active or tenant suspended");
+            tracing::debug!(run_id = %id, reason = hold.unwrap_or("pair not active"), "run held");
             return Ok(());
         }
         let penalty = self
@@ -262,13 +277,16 @@ impl FlowEngine {
         };
         // The flow fills this from the payload it parses, on the run's first attempt.
         let mut input_snapshot = None;
+        // Partner API calls of this attempt, counted in memory and added to the pair's day
+        // once (fair use: cheap, and failed attempts count too, as they used the budget).
+        let calls = AtomicU64::new(0);
         let (result, label) = match run.flow.as_str() {
             "orders" => match self
                 .mapping_for(&pair, Flow::Orders, context.mapping_version)
                 .await
             {
                 Ok(mapping) => (
-                    orders::process(self, &run, &pair, &mapping, &mut input_snapshot).await,
+                    orders::process(self, &run, &pair, &mapping, &calls, &mut input_snapshot).await,
                     Some(mapping.label),
                 ),
                 Err(error) => (Err(error), None),
@@ -278,8 +296,37 @@ impl FlowEngine {
                 None,
             ),
         };
+        let billable = result.as_ref().ok().and_then(|s| s.billable.clone());
         let mut outcome = self.outcome(&run, &pair, result, label).await;
         outcome.input_snapshot = input_snapshot;
+        let now = chrono::Utc::now();
+        if let (RunStatus::Succeeded, Some(billable)) = (outcome.status, billable) {
+            // Metered before the run is finished: should this process die in between, the run
+            // is retried, succeeds again and its key is already counted. Exactly once.
+            let counted = self
+                .store
+                .record_billable(
+                    tenant,
+                    &BillableEvent {
+                        pair_id: pair.id,
+                        flow: &run.flow,
+                        action: billable.action,
+                        record_id: &billable.record_id,
+                        run_id: run.id,
+                        at: now,
+                    },
+                )
+                .await?;
+            tracing::debug!(run_id = %run.id, action = billable.action, counted, "billable transaction");
+        }
+        let calls = i64::try_from(calls.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        if let Err(error) = self
+            .store
+            .add_api_calls(tenant, pair.id, now.date_naive(), calls)
+            .await
+        {
+            tracing::warn!(%error, run_id = %run.id, "counting partner API calls failed");
+        }
         self.store.finish_run(tenant, run.id, &outcome).await?;
         crate::metrics::record_run(&run, &outcome);
         Ok(())
@@ -400,10 +447,11 @@ impl FlowEngine {
     }
 
     /// A rate-limited D365 session for a connection.
-    async fn d365_session(
-        &self,
+    async fn d365_session<'a>(
+        &'a self,
         connection: &syncline_store::Connection,
-    ) -> Result<D365Session<'_>, FlowError> {
+        calls: &'a AtomicU64,
+    ) -> Result<D365Session<'a>, FlowError> {
         let client = self.d365.get(&self.store, connection).await?;
         let key = d365_key(connection.id);
         let limit = connection
@@ -419,6 +467,7 @@ impl FlowEngine {
             client,
             limiter: self.limiter.as_ref(),
             key,
+            calls,
         })
     }
 }
@@ -448,6 +497,8 @@ struct D365Session<'a> {
     client: Arc<ODataClient>,
     limiter: &'a dyn RateLimiter,
     key: String,
+    /// Partner requests made through this session (a `$batch` counts its operations).
+    calls: &'a AtomicU64,
 }
 
 impl D365Session<'_> {
@@ -471,6 +522,8 @@ impl D365Session<'_> {
                 ),
             });
         }
+        self.calls
+            .fetch_add(u64::from(cost.max(1)), Ordering::Relaxed);
         let waiting = std::time::Instant::now();
         let acquired = self.limiter.acquire(&self.key, cost.max(1)).await;
         crate::metrics::metrics().limiter_waited("d365", waiting.elapsed());

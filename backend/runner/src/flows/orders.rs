@@ -14,6 +14,7 @@
 //! postings is what deleting is for — and otherwise says why it cannot.
 
 use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
 
 use serde_json::{Value, json};
 use syncline_core::mapping::apply_value;
@@ -24,7 +25,7 @@ use syncline_d365::{ODataClient, Query};
 use syncline_shopify::payload::ShopifyOrder;
 use syncline_store::{Connection, LinkClaim, Pair, Run};
 
-use super::{ActiveMapping, D365Session, FlowEngine, FlowError, FlowSuccess};
+use super::{ActiveMapping, Billable, D365Session, FlowEngine, FlowError, FlowSuccess};
 
 /// Link entity of sales orders (key: the Shopify order id).
 const ORDER_LINK: &str = "sales_order";
@@ -54,6 +55,7 @@ pub(super) async fn process(
     run: &Run,
     pair: &Pair,
     mapping: &ActiveMapping,
+    calls: &AtomicU64,
     input_snapshot: &mut Option<Value>,
 ) -> Result<FlowSuccess, FlowError> {
     let store = &engine.store;
@@ -74,7 +76,7 @@ pub(super) async fn process(
         .connection(tenant, pair.d365_connection_id)
         .await?
         .ok_or_else(|| FlowError::Auth("the pair's D365 connection was deleted".into()))?;
-    let session = engine.d365_session(&d365).await?;
+    let session = engine.d365_session(&d365, calls).await?;
     let order_flow = OrderFlow {
         engine,
         mapping,
@@ -116,6 +118,20 @@ struct SalesOrder {
 }
 
 impl OrderFlow<'_> {
+    /// A billable sync of this order: metered once per (pair, flow, action, record).
+    fn billable(&self, action: &'static str, record_id: String) -> Billable {
+        Billable { action, record_id }
+    }
+
+    /// The order at the version this event carries: two different updates are two syncs,
+    /// the same update delivered or replayed again is one.
+    fn version_key(&self) -> String {
+        match &self.order.updated_at {
+            Some(at) => format!("{}@{at}", self.order.id),
+            None => format!("{}@{}", self.order.id, self.run.inbox_id),
+        }
+    }
+
     fn owner(&self) -> String {
         self.run.id.to_string()
     }
@@ -148,6 +164,7 @@ impl OrderFlow<'_> {
                     d365_ref: Some(number.clone()),
                     output: Value::Null,
                     note: format!("already in D365 as sales order {number}; nothing was created"),
+                    billable: Some(self.billable("create", self.order.id.to_string())),
                 });
             }
             LinkClaim::Busy => {
@@ -186,6 +203,7 @@ impl OrderFlow<'_> {
                     "found sales order {} with this order's reference in D365 and linked it; nothing was created",
                     existing.number
                 ),
+                billable: Some(self.billable("create", self.order.id.to_string())),
             });
         }
         for (index, line) in lines.iter().enumerate() {
@@ -236,6 +254,7 @@ impl OrderFlow<'_> {
                 "created sales order {number} with {} line(s) for customer {account}",
                 lines.len()
             ),
+            billable: Some(self.billable("create", self.order.id.to_string())),
         })
     }
 
@@ -375,6 +394,7 @@ impl OrderFlow<'_> {
                     "sales order {} not updated: it is {} in D365, which no longer allows changes",
                     existing.number, existing.status
                 ),
+                billable: None,
             });
         }
         let account = self.customer_account().await?;
@@ -407,6 +427,7 @@ impl OrderFlow<'_> {
                         "sales order {} is gone from D365 (cancelled meanwhile); nothing to update",
                         existing.number
                     ),
+                    billable: None,
                 });
             }
             Err(other) => return Err(other),
@@ -419,6 +440,7 @@ impl OrderFlow<'_> {
                 existing.number,
                 changes.len()
             ),
+            billable: Some(self.billable("update", self.version_key())),
         })
     }
 
@@ -428,6 +450,7 @@ impl OrderFlow<'_> {
                 d365_ref: None,
                 output: Value::Null,
                 note: format!("nothing to cancel: {} never reached D365", self.order.name),
+                billable: None,
             });
         };
         if existing.status != "Backorder" {
@@ -455,6 +478,7 @@ impl OrderFlow<'_> {
             d365_ref: Some(existing.number.clone()),
             output: Value::Null,
             note,
+            billable: deleted.then(|| self.billable("cancel", self.order.id.to_string())),
         })
     }
 

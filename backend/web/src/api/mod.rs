@@ -4,6 +4,8 @@
 mod admin;
 mod alerts;
 mod audit_log;
+mod billing;
+pub(crate) use billing::csv_response as billing_csv;
 mod connections;
 pub(crate) mod keys;
 mod me;
@@ -39,6 +41,7 @@ use crate::{AppError, AppState};
         (name = "pairs", description = "Integration pairs"),
         (name = "runs", description = "Runs of the flows, replays and dead letters"),
         (name = "alerts", description = "Alert rules, incidents and notification channels"),
+        (name = "billing", description = "Subscription, usage and invoices of the tenant"),
         (name = "platform", description = "Platform administration (not tenant-scoped)"),
     )
 )]
@@ -105,6 +108,16 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::reactivate_tenant))
         .routes(routes!(admin::tenant_audit_log))
+        .routes(routes!(billing::get_billing))
+        .routes(routes!(billing::get_invoice))
+        .routes(routes!(billing::invoice_csv))
+        .routes(routes!(billing::list_plans, billing::create_plan))
+        .routes(routes!(billing::update_plan))
+        .routes(routes!(billing::set_subscription))
+        .routes(routes!(billing::set_subscription_status))
+        .routes(routes!(billing::issue_invoice))
+        .routes(routes!(billing::mark_paid))
+        .routes(routes!(billing::overview))
         .split_for_parts()
 }
 

@@ -541,12 +541,24 @@ async fn after(
             )
             .await
         }
-        Err(AppError::Upstream(message) | AppError::Conflict(message)) => {
+        Err(AppError::Upstream(message)) => {
             pair_view(
                 state,
                 actor,
                 id,
                 StatusCode::BAD_GATEWAY,
+                String::new(),
+                message,
+            )
+            .await
+        }
+        // e.g. activation beyond the subscription's entitlement: the page says why.
+        Err(AppError::Conflict(message)) => {
+            pair_view(
+                state,
+                actor,
+                id,
+                StatusCode::CONFLICT,
                 String::new(),
                 message,
             )

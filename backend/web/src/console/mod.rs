@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod alerts;
+mod billing;
 mod dashboard;
 mod forms;
 mod integrations;
@@ -165,6 +166,41 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(settings::revoke_key),
         ),
         ("/console/settings/audit", get(settings::audit_page)),
+        ("/console/billing", get(billing::billing_page)),
+        (
+            "/console/billing/invoices/{invoice_id}",
+            get(billing::invoice_page),
+        ),
+        (
+            "/console/billing/invoices/{invoice_id}/csv",
+            get(billing::invoice_csv),
+        ),
+        ("/console/admin/billing", get(billing::admin_billing_page)),
+        ("/console/admin/billing/plans", post(billing::create_plan)),
+        (
+            "/console/admin/billing/tenants/{tenant_id}/subscription",
+            post(billing::set_subscription),
+        ),
+        (
+            "/console/admin/billing/tenants/{tenant_id}/status",
+            post(billing::set_status),
+        ),
+        (
+            "/console/admin/billing/tenants/{tenant_id}/invoices",
+            post(billing::issue_invoice),
+        ),
+        (
+            "/console/admin/billing/tenants/{tenant_id}/invoices/{invoice_id}",
+            get(billing::admin_invoice_page),
+        ),
+        (
+            "/console/admin/billing/tenants/{tenant_id}/invoices/{invoice_id}/csv",
+            get(billing::admin_invoice_csv),
+        ),
+        (
+            "/console/admin/billing/tenants/{tenant_id}/invoices/{invoice_id}/paid",
+            post(billing::mark_paid),
+        ),
         (
             "/console/admin/tenants",
             get(admin::tenants_page).post(admin::create_tenant),
@@ -204,6 +240,8 @@ pub(crate) struct Chrome {
     pub tenants: Vec<TenantChoice>,
     pub platform_admin: bool,
     pub can_manage: bool,
+    /// May see the tenant's billing (owners, and platform admins working in the tenant).
+    pub can_bill: bool,
     pub can_audit: bool,
     /// May replay runs.
     pub can_operate: bool,
@@ -246,6 +284,8 @@ impl Chrome {
             tenants,
             platform_admin: user.is_platform_admin,
             can_manage: role.is_some_and(|r| r >= Permission::Manage.least_role()),
+            can_bill: role.is_some_and(|r| r >= Permission::Own.least_role())
+                || (user.is_platform_admin && selected.is_some()),
             can_audit: role.is_some_and(|r| r >= Permission::ViewAudit.least_role()),
             can_operate: role.is_some_and(|r| r >= Permission::Operate.least_role()),
         })
