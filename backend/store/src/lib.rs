@@ -8,6 +8,7 @@ mod accounts;
 mod alerts;
 mod audit;
 mod connections;
+mod digest;
 pub mod crypto;
 mod error;
 mod ids;
@@ -26,12 +27,13 @@ pub use accounts::{
 };
 pub use alerts::{
     AlertChannel, AlertDelivery, AlertKind, AlertRule, AlertRuleUpdate, ChannelKind, Incident,
-    Measurement, NewChannel, NewIncident, channel_secret_prefix,
+    Measurement, NewChannel, NewIncident, WebhookCheck, channel_secret_prefix,
 };
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use connections::{
     Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook,
 };
+pub use digest::{DigestFigures, DigestSettings, PairDigest};
 pub use error::StoreError;
 pub use ids::{
     ActionTokenId, AlertRuleId, ApiKeyId, ChannelId, ConnectionId, InboxId, IncidentId, PairId,

@@ -141,6 +141,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(alerts::test_channel),
         ),
         ("/console/alerts/rules/{rule_id}", post(alerts::update_rule)),
+        ("/console/alerts/digest", post(alerts::save_digest)),
         ("/console/incidents", get(alerts::incidents_page)),
         (
             "/console/incidents/{incident_id}/acknowledge",
