@@ -220,7 +220,12 @@ impl Metrics {
             ("throttled", shopify.throttled),
             ("error", shopify.error),
         ] {
-            catch_up(&self.partner_requests.with_label_values(&["shopify", outcome]), total);
+            catch_up(
+                &self
+                    .partner_requests
+                    .with_label_values(&["shopify", outcome]),
+                total,
+            );
         }
         catch_up(
             &self.partner_cost.with_label_values(&["shopify"]),

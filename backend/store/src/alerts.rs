@@ -1154,8 +1154,9 @@ impl Store {
         Ok(claimed.is_some())
     }
 
-    /// Records a finished check and releases its claim. `missing: None` (the check could not
-    /// list the subscriptions) keeps the previous count, so an open incident stays open.
+    /// Records a finished check (claimed or run on request) and releases any claim.
+    /// `missing: None` (the check could not list the subscriptions) keeps the previous count,
+    /// so an open incident stays open.
     pub async fn record_webhook_check(
         &self,
         tenant: TenantId,
@@ -1165,8 +1166,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             sqlx::query(
-                "UPDATE webhook_checks SET checked_at = $3, claimed_until = NULL, missing = COALESCE($4, missing), detail = $5 \
-                 WHERE tenant_id = $1 AND pair_id = $2",
+                "INSERT INTO webhook_checks (pair_id, tenant_id, checked_at, missing, detail) \
+                 SELECT id, tenant_id, $3, COALESCE($4, 0), $5 FROM pairs WHERE tenant_id = $1 AND id = $2 \
+                 ON CONFLICT (pair_id) DO UPDATE SET checked_at = excluded.checked_at, claimed_until = NULL, \
+                 missing = COALESCE($4, webhook_checks.missing), detail = excluded.detail",
             )
             .bind(tenant)
             .bind(pair)

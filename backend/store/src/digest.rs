@@ -75,11 +75,13 @@ impl Store {
                 .fetch_optional(pool)
                 .await
         })?;
-        Ok(row.map_or_else(DigestSettings::default, |r| DigestSettings {
-            enabled: r.enabled,
-            recipients: r.recipients.0,
-            hour_utc: r.hour_utc,
-        }))
+        Ok(
+            row.map_or_else(DigestSettings::default, |r| DigestSettings {
+                enabled: r.enabled,
+                recipients: r.recipients.0,
+                hour_utc: r.hour_utc,
+            }),
+        )
     }
 
     /// Saves a tenant's digest settings.

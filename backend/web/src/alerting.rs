@@ -432,10 +432,7 @@ pub(crate) async fn update_rule(
         return Err(AppError::Validation(errors));
     }
     if input.channel_ids.is_some() {
-        state
-            .store
-            .set_rule_channels(tenant, id, &channels)
-            .await?;
+        state.store.set_rule_channels(tenant, id, &channels).await?;
     }
     let updated = state
         .store
@@ -547,7 +544,10 @@ pub(crate) async fn save_digest(
         ));
     }
     if !(0..=23).contains(&input.hour_utc) {
-        errors.push(field("digest_hour_utc", "Enter an hour from 0 to 23 (UTC)."));
+        errors.push(field(
+            "digest_hour_utc",
+            "Enter an hour from 0 to 23 (UTC).",
+        ));
     }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
@@ -588,7 +588,8 @@ pub(crate) async fn check_webhooks(
             "Only an active pair has webhook subscriptions to check.".to_owned(),
         ));
     }
-    let report = syncline_runner::check_pair_webhooks(&state.store, &state.public_url, &pair).await?;
+    let report =
+        syncline_runner::check_pair_webhooks(&state.store, &state.public_url, &pair).await?;
     audit(
         &state.store,
         Some(tenant),

@@ -839,7 +839,9 @@ async fn a_rule_routed_to_one_channel_does_not_notify_the_others() {
         assert_eq!(saved.status(), 200, "{mode:?}");
         let page = saved.text().await.unwrap();
         assert!(
-            page.contains(&format!("<option value=\"{channel_a}\" selected>Team A</option>")),
+            page.contains(&format!(
+                "<option value=\"{channel_a}\" selected>Team A</option>"
+            )),
             "{mode:?}: the form shows the chosen channel"
         );
         let rules: Value = reqwest::Client::new()
@@ -885,16 +887,34 @@ async fn a_rule_routed_to_one_channel_does_not_notify_the_others() {
 
         let evaluator = evaluator(&app);
         let run = new_run(&app, tenant, north, "#5001").await;
-        attempt(&app, tenant, run, RunStatus::Dead, Some(("permanent", CAUSE))).await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
         evaluator.tick().await.unwrap();
         evaluator.flush().await;
         let mail = wait_for_mail_containing(&to_a, "Webshop North").await;
         assert!(mail.contains(CAUSE), "{mode:?}: {mail}");
-        assert_eq!(mail_count(&to_b), 0, "{mode:?}: Team B is not on North's rule");
+        assert_eq!(
+            mail_count(&to_b),
+            0,
+            "{mode:?}: Team B is not on North's rule"
+        );
 
         // South's rule chose no channel: every enabled channel hears about it.
         let run = new_run(&app, tenant, south, "#5002").await;
-        attempt(&app, tenant, run, RunStatus::Dead, Some(("permanent", CAUSE))).await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
         evaluator.tick().await.unwrap();
         evaluator.flush().await;
         wait_for_mail_containing(&to_a, "Webshop South").await;
@@ -953,7 +973,14 @@ async fn the_daily_digest_is_sent_once_a_day_with_the_days_counts() {
             attempt(&app, tenant, run, RunStatus::Succeeded, None).await;
         }
         let run = new_run(&app, tenant, webshop, "#6003").await;
-        attempt(&app, tenant, run, RunStatus::Dead, Some(("permanent", CAUSE))).await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
         new_run(&app, tenant, webshop, "#6004").await;
 
         // The clock the evaluation is given: two hours from now, and the digest's hour is
@@ -975,7 +1002,12 @@ async fn the_daily_digest_is_sent_once_a_day_with_the_days_counts() {
             .await
             .unwrap();
         assert_eq!(bad.status(), 422, "{mode:?}");
-        assert!(bad.text().await.unwrap().contains("data-field=\"digest_hour_utc\""));
+        assert!(
+            bad.text()
+                .await
+                .unwrap()
+                .contains("data-field=\"digest_hour_utc\"")
+        );
         let saved = client
             .post(app.url("/console/alerts/digest"))
             .form(&[
@@ -1009,22 +1041,36 @@ async fn the_daily_digest_is_sent_once_a_day_with_the_days_counts() {
         let (first, second) = (evaluator(&app), evaluator(&app));
         if hour > 0 {
             let early = due - chrono::Duration::hours(1);
-            assert_eq!(first.send_digests(early).await.unwrap().sent, 0, "{mode:?}: before its hour");
+            assert_eq!(
+                first.send_digests(early).await.unwrap().sent,
+                0,
+                "{mode:?}: before its hour"
+            );
         }
         let (a, b) = tokio::join!(first.send_digests(due), second.send_digests(due));
-        assert_eq!(a.unwrap().sent + b.unwrap().sent, 1, "{mode:?}: exactly one process sends");
+        assert_eq!(
+            a.unwrap().sent + b.unwrap().sent,
+            1,
+            "{mode:?}: exactly one process sends"
+        );
         let mail = wait_for_mail_containing(&to, "Daily digest").await;
         assert!(
             mail.contains("Webshop EU: 2 succeeded, 1 failed, 1 in progress; backlog 1"),
             "{mode:?}: {mail}"
         );
         assert!(mail.contains(&format!("1 × {CAUSE}")), "{mode:?}: {mail}");
-        assert!(mail.contains("Backlog: 1 run(s) waiting"), "{mode:?}: {mail}");
+        assert!(
+            mail.contains("Backlog: 1 run(s) waiting"),
+            "{mode:?}: {mail}"
+        );
         // Later the same day, and after a restart (a new evaluator), nothing more.
         let restarted = evaluator(&app);
         let later = due + chrono::Duration::minutes(5);
         let same_day = later.date_naive() == due.date_naive();
-        let again = restarted.send_digests(if same_day { later } else { due }).await.unwrap();
+        let again = restarted
+            .send_digests(if same_day { later } else { due })
+            .await
+            .unwrap();
         assert_eq!(again.sent, 0, "{mode:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(mail_count(&to), 1, "{mode:?}: one digest a day");

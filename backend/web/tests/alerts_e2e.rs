@@ -454,15 +454,27 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
         // Everything in place: nothing missing, no incident.
         let report = check_now(&app, &setup).await;
         assert_eq!(report["missing"], json!([]), "{mode:?}: {report}");
-        assert!(report["wanted"].as_array().unwrap().contains(&json!("ORDERS_CREATE")));
+        assert!(
+            report["wanted"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ORDERS_CREATE"))
+        );
         pass(&evaluator).await;
-        assert_eq!(app.store.count_open_incidents(setup.tenant).await.unwrap(), 0);
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0
+        );
 
         // Someone deletes ORDERS_CREATE at Shopify: the check puts it back and says so.
         let gone = subscription("ORDERS_CREATE").await.unwrap();
         client.webhook_subscription_delete(&gone.id).await.unwrap();
         let report = check_now(&app, &setup).await;
-        assert_eq!(report["missing"], json!(["ORDERS_CREATE"]), "{mode:?}: {report}");
+        assert_eq!(
+            report["missing"],
+            json!(["ORDERS_CREATE"]),
+            "{mode:?}: {report}"
+        );
         assert_eq!(report["reregistered"], json!(["ORDERS_CREATE"]), "{mode:?}");
         let back = subscription("ORDERS_CREATE").await.expect("re-registered");
         assert_ne!(back.id, gone.id);
@@ -472,11 +484,17 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
             .await
             .unwrap();
         assert!(
-            stored.iter().any(|w| w.topic == "ORDERS_CREATE" && w.subscription_id == back.id),
+            stored
+                .iter()
+                .any(|w| w.topic == "ORDERS_CREATE" && w.subscription_id == back.id),
             "{mode:?}: the pair records the new subscription"
         );
         pass(&evaluator).await;
-        let incidents = app.store.list_incidents(setup.tenant, true, 10).await.unwrap();
+        let incidents = app
+            .store
+            .list_incidents(setup.tenant, true, 10)
+            .await
+            .unwrap();
         assert_eq!(incidents.len(), 1, "{mode:?}: {incidents:?}");
         let cause = incidents[0].cause.clone().unwrap_or_default();
         assert!(
@@ -484,13 +502,19 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
             "{mode:?}: {cause}"
         );
         let mail = wait_for_mail_containing(&to, "Webhook subscription missing").await;
-        assert!(mail.contains("re-registered ORDERS_CREATE"), "{mode:?}: {mail}");
+        assert!(
+            mail.contains("re-registered ORDERS_CREATE"),
+            "{mode:?}: {mail}"
+        );
 
         // The next check finds everything: the incident resolves and says so.
         let report = check_now(&app, &setup).await;
         assert_eq!(report["missing"], json!([]), "{mode:?}");
         pass(&evaluator).await;
-        assert_eq!(app.store.count_open_incidents(setup.tenant).await.unwrap(), 0);
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0
+        );
         wait_for_mail_containing(&to, "RESOLVED").await;
 
         // Shopify refuses to re-register ORDERS_UPDATED: the incident opens with the reason
@@ -508,7 +532,11 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
         let gone = subscription("ORDERS_UPDATED").await.unwrap();
         client.webhook_subscription_delete(&gone.id).await.unwrap();
         let report = check_now(&app, &setup).await;
-        assert_eq!(report["missing"], json!(["ORDERS_UPDATED"]), "{mode:?}: {report}");
+        assert_eq!(
+            report["missing"],
+            json!(["ORDERS_UPDATED"]),
+            "{mode:?}: {report}"
+        );
         assert_eq!(report["reregistered"], json!([]), "{mode:?}");
         assert_eq!(report["failed"][0]["topic"], "ORDERS_UPDATED", "{mode:?}");
         pass(&evaluator).await;
@@ -516,9 +544,19 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
         assert!(mail.contains("protected customer data"), "{mode:?}: {mail}");
         check_now(&app, &setup).await;
         pass(&evaluator).await;
-        let open = app.store.list_incidents(setup.tenant, true, 10).await.unwrap();
+        let open = app
+            .store
+            .list_incidents(setup.tenant, true, 10)
+            .await
+            .unwrap();
         assert_eq!(open.len(), 1, "{mode:?}: still open");
-        assert!(open[0].cause.as_deref().unwrap_or("").contains("protected customer data"));
+        assert!(
+            open[0]
+                .cause
+                .as_deref()
+                .unwrap_or("")
+                .contains("protected customer data")
+        );
 
         // A revoked token: nothing can be listed; the incident stays open, with that reason.
         emulator
@@ -531,12 +569,23 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
             )
             .unwrap();
         let report = check_now(&app, &setup).await;
-        assert!(report["error"].as_str().unwrap().contains("401"), "{mode:?}: {report}");
+        assert!(
+            report["error"].as_str().unwrap().contains("401"),
+            "{mode:?}: {report}"
+        );
         pass(&evaluator).await;
-        let open = app.store.list_incidents(setup.tenant, true, 10).await.unwrap();
+        let open = app
+            .store
+            .list_incidents(setup.tenant, true, 10)
+            .await
+            .unwrap();
         assert_eq!(open.len(), 1, "{mode:?}");
         assert!(
-            open[0].cause.as_deref().unwrap_or("").contains("could not be checked"),
+            open[0]
+                .cause
+                .as_deref()
+                .unwrap_or("")
+                .contains("could not be checked"),
             "{mode:?}: {:?}",
             open[0].cause
         );
@@ -544,9 +593,17 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
         // Shopify accepts again: the next check re-registers and the incident resolves.
         emulator.set_faults(&shop, Default::default()).unwrap();
         let report = check_now(&app, &setup).await;
-        assert_eq!(report["reregistered"], json!(["ORDERS_UPDATED"]), "{mode:?}: {report}");
+        assert_eq!(
+            report["reregistered"],
+            json!(["ORDERS_UPDATED"]),
+            "{mode:?}: {report}"
+        );
         check_now(&app, &setup).await;
         pass(&evaluator).await;
-        assert_eq!(app.store.count_open_incidents(setup.tenant).await.unwrap(), 0, "{mode:?}");
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0,
+            "{mode:?}"
+        );
     }
 }

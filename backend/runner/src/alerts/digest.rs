@@ -57,7 +57,9 @@ pub fn render_digest(
     for (error, count) in &figures.top_errors {
         body.push_str(&format!("  {count} × {error}\n"));
     }
-    body.push_str(&format!("\nBacklog: {backlog} run(s) waiting or in progress"));
+    body.push_str(&format!(
+        "\nBacklog: {backlog} run(s) waiting or in progress"
+    ));
     if let Some(oldest) = figures.oldest_waiting {
         body.push_str(&format!(
             ", the oldest for {} minutes",
@@ -93,7 +95,18 @@ pub async fn send_due_digests(
         if !store.claim_digest(tenant, &day).await? {
             continue;
         }
-        match send_one(store, mail, public_url, now, tenant, &found.name, &day, &settings).await {
+        match send_one(
+            store,
+            mail,
+            public_url,
+            now,
+            tenant,
+            &found.name,
+            &day,
+            &settings,
+        )
+        .await
+        {
             Ok(()) => {
                 store.finish_digest(tenant, &day).await?;
                 report.sent += 1;

@@ -608,7 +608,9 @@ fn describe_value(rule: &AlertRule, value: f64) -> String {
         AlertKind::AuthPaused => "pair paused".to_owned(),
         AlertKind::RunDead | AlertKind::DeadLetters => format!("{value:.0} dead-lettered run(s)"),
         AlertKind::Throttling => format!("{value:.0} throttled attempt(s)"),
-        AlertKind::WebhookMissing => format!("{value:.0} webhook topic(s) missing at the last check"),
+        AlertKind::WebhookMissing => {
+            format!("{value:.0} webhook topic(s) missing at the last check")
+        }
         AlertKind::NoEvents => format!(
             "no events in the last {} minutes, against {value:.0} in the week before",
             rule.window_minutes

@@ -476,7 +476,9 @@ pub async fn put_digest(
         recipients: request.recipients,
         hour_utc: request.hour_utc,
     };
-    Ok(Json(alerting::save_digest(&state, &actor, &input).await?.into()))
+    Ok(Json(
+        alerting::save_digest(&state, &actor, &input).await?.into(),
+    ))
 }
 
 /// The outcome of a webhook-subscription check.

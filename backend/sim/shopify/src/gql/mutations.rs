@@ -1380,7 +1380,9 @@ impl Mutation {
             return Ok(WebhookSubscriptionCreatePayload {
                 user_errors: vec![ue(
                     &["webhookSubscription"],
-                    format!("You do not have permission to create or update webhooks with {rest} topic. This topic contains protected customer data."),
+                    format!(
+                        "You do not have permission to create or update webhooks with {rest} topic. This topic contains protected customer data."
+                    ),
                 )],
                 webhook_subscription: None,
             });
