@@ -605,5 +605,22 @@ async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_
             0,
             "{mode:?}"
         );
+
+        // The pair page has the same check as a button.
+        let page = setup
+            .client
+            .post(app.url(&format!("/console/pairs/{}/webhooks/check", setup.pair)))
+            .form(&[("csrf", setup.csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{mode:?}");
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("Every webhook subscription is in place at Shopify."),
+            "{mode:?}"
+        );
     }
 }

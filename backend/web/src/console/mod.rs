@@ -94,6 +94,10 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(integrations::place_test_order),
         ),
         (
+            "/console/pairs/{pair_id}/webhooks/check",
+            post(integrations::check_webhooks),
+        ),
+        (
             "/console/pairs/{pair_id}/mappings/{flow}",
             get(mapper::mapper_page),
         ),
