@@ -1115,6 +1115,23 @@ pub struct WebhookCheck {
 }
 
 impl Store {
+    /// Active pairs of active tenants whose webhook check last ran before `due_before` (or
+    /// never), oldest first: one read per pass, so pairs that are not due cost nothing.
+    pub async fn due_webhook_checks(
+        &self,
+        due_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, PairId)>, StoreError> {
+        let sql = "SELECT p.tenant_id, p.id FROM pairs p JOIN tenants t ON t.id = p.tenant_id \
+                   LEFT JOIN webhook_checks w ON w.pair_id = p.id AND w.tenant_id = p.tenant_id \
+                   WHERE p.status = 'active' AND t.status = 'active' AND (w.checked_at IS NULL OR w.checked_at <= $1) \
+                   ORDER BY w.checked_at IS NOT NULL, w.checked_at, p.id LIMIT $2";
+        let rows: Vec<(TenantId, PairId)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(due_before).bind(i64::from(limit.clamp(1, 10_000))).fetch_all(pool).await
+        })?;
+        Ok(rows)
+    }
+
     /// Claims the webhook check of a pair for `lease` when it last ran before `due_before`
     /// (or never) and nobody holds it: of concurrent callers at most one wins, so two
     /// processes never re-register the same topic at once.

@@ -158,24 +158,23 @@ pub async fn check_due_webhooks(
     let due_before = now - chrono::Duration::from_std(interval).unwrap_or_default();
     let lease = chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::minutes(5));
     let mut checked = 0;
-    for tenant in store.list_tenants().await? {
-        if tenant.status == syncline_store::TenantStatus::Suspended {
+    for (tenant, pair) in store.due_webhook_checks(due_before, 500).await? {
+        // Another process may have taken it since the read: the claim decides.
+        if !store
+            .claim_webhook_check(tenant, pair, due_before, lease)
+            .await?
+        {
             continue;
         }
-        for pair in store.list_pairs(tenant.id).await? {
-            if pair.status != PairStatus::Active {
-                continue;
-            }
-            if !store
-                .claim_webhook_check(tenant.id, pair.id, due_before, lease)
-                .await?
-            {
-                continue;
-            }
-            checked += 1;
-            if let Err(error) = check_pair_webhooks(store, public_url, &pair).await {
-                tracing::warn!(%error, tenant_id = %tenant.id, pair_id = %pair.id, "recording a webhook check failed");
-            }
+        let Some(pair) = store.pair(tenant, pair).await? else {
+            continue;
+        };
+        if pair.status != PairStatus::Active {
+            continue;
+        }
+        checked += 1;
+        if let Err(error) = check_pair_webhooks(store, public_url, &pair).await {
+            tracing::warn!(%error, tenant_id = %tenant, pair_id = %pair.id, "recording a webhook check failed");
         }
     }
     Ok(checked)
