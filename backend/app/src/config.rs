@@ -42,6 +42,8 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// Seconds between alert evaluation passes.
     pub alert_interval_secs: u64,
+    /// Seconds between two checks of a pair's Shopify webhook subscriptions.
+    pub webhook_check_interval_secs: u64,
     /// Sender of outgoing email.
     pub mail_from: String,
     /// Secret for session cookies and CSRF tokens (base64, at least 32 bytes); generated into
@@ -101,6 +103,7 @@ struct FileConfig {
     public_url: Option<String>,
     workers: Option<usize>,
     alert_interval_secs: Option<u64>,
+    webhook_check_interval_secs: Option<u64>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     session_secret: Option<String>,
@@ -162,6 +165,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "SYNCLINE_ALERT_INTERVAL",
         "5",
         "Seconds between alert evaluation passes (every worker process evaluates; the database keeps incidents and notifications unique).",
+    ),
+    (
+        "SYNCLINE_WEBHOOK_CHECK_INTERVAL",
+        "600",
+        "Seconds between two checks of each active pair's Shopify webhook subscriptions (missing ones are re-registered and raise the \"webhook subscription missing\" alert; one process checks a pair at a time).",
     ),
     (
         "SYNCLINE_SMTP_URL",
@@ -316,6 +324,18 @@ impl Config {
             None => file.alert_interval_secs.unwrap_or(5),
         };
 
+        let webhook_check_interval_secs = match env("SYNCLINE_WEBHOOK_CHECK_INTERVAL") {
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (10..=86_400).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "SYNCLINE_WEBHOOK_CHECK_INTERVAL",
+                    reason: format!("{text:?} is not a number of seconds from 10 to 86400"),
+                })?,
+            None => file.webhook_check_interval_secs.unwrap_or(600),
+        };
+
         let smtp_url = env("SYNCLINE_SMTP_URL").or(file.smtp_url);
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
@@ -365,6 +385,7 @@ impl Config {
             public_url,
             workers,
             alert_interval_secs,
+            webhook_check_interval_secs,
             smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             session_secret: session_secret.map(SecretString::from),
@@ -399,6 +420,7 @@ impl Config {
             "public_url": self.public_url.as_str(),
             "workers": self.workers,
             "alert_interval_secs": self.alert_interval_secs,
+            "webhook_check_interval_secs": self.webhook_check_interval_secs,
             "smtp": match &self.smtp_url {
                 Some(url) => redact_url(url.expose_secret()),
                 None => "none (emails are logged)".to_owned(),

@@ -173,6 +173,7 @@ pub fn start_workers(
     let alert_options = AlertOptions {
         interval: std::time::Duration::from_secs(config.alert_interval_secs),
         public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+        webhook_check_interval: std::time::Duration::from_secs(config.webhook_check_interval_secs),
         ..AlertOptions::default()
     };
     let (_, alerts) = spawn_alerts(

@@ -16,11 +16,14 @@ mod retry;
 mod routing;
 mod runtime;
 mod sweeper;
+mod topics;
 mod workers;
 
 pub use alerts::{
-    AlertEvaluator, AlertOptions, MailTransport, NotificationKind, Notifier, NotifyError,
-    SIGNATURE_HEADER, TickReport, WebhookFormat, sign_payload, spawn_alerts, verify_signature,
+    AlertEvaluator, AlertOptions, DigestReport, MailTransport, NotificationKind, Notifier,
+    NotifyError, SIGNATURE_HEADER, TickReport, WebhookCheckReport, WebhookFormat,
+    check_due_webhooks, check_pair_webhooks, render_digest, send_due_digests, sign_payload,
+    spawn_alerts, verify_signature,
 };
 pub use dispatch::{Delivery, DispatchError, Dispatcher, Job};
 pub use fairness::FairQueue;
@@ -35,4 +38,7 @@ pub use retry::{Decision, Failure, RetryPolicy};
 pub use routing::{Received, flow_for_topic, input_snapshot, route_event, route_received, run_job};
 pub use runtime::{RuntimeOptions, spawn_runtime};
 pub use sweeper::{SweeperOptions, run_sweeper, sweep};
+pub use topics::{
+    ALWAYS_TOPICS, FLOWS, ShopifyClientError, shopify_client, topics_for, webhook_callback_url,
+};
 pub use workers::{HandlerError, JobHandler, WorkerPool, WorkerPoolOptions};

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub dead_letters: IntCounterVec,
     /// Requests to partners, by partner and outcome (`ok`, `throttled`, `error`).
     pub partner_requests: IntCounterVec,
+    /// API cost points partners charged, by partner (Shopify's GraphQL `actualQueryCost`).
+    pub partner_cost: IntCounterVec,
     /// Time spent waiting for a partner's rate limiter.
     pub limiter_wait: HistogramVec,
     /// Runs in the database by status (set at scrape time).
@@ -141,6 +143,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Requests to partners by partner and outcome (ok, throttled, error).",
             &["partner", "outcome"],
         ),
+        partner_cost: counter(
+            &r,
+            "syncline_partner_cost_points_total",
+            "API cost points charged by partners (Shopify GraphQL actualQueryCost), by partner.",
+            &["partner"],
+        ),
         limiter_wait: histogram(
             &r,
             "syncline_limiter_wait_seconds",
@@ -205,12 +213,38 @@ impl Metrics {
         if fetched > refreshes.get() {
             refreshes.inc_by(fetched - refreshes.get());
         }
+        // So does the Shopify connector with its Admin API requests and their cost.
+        let shopify = syncline_shopify::client::call_stats();
+        for (outcome, total) in [
+            ("ok", shopify.ok),
+            ("throttled", shopify.throttled),
+            ("error", shopify.error),
+        ] {
+            catch_up(
+                &self
+                    .partner_requests
+                    .with_label_values(&["shopify", outcome]),
+                total,
+            );
+        }
+        catch_up(
+            &self.partner_cost.with_label_values(&["shopify"]),
+            shopify.cost_points,
+        );
         let mut out = Vec::new();
         // Encoding text into a Vec cannot fail on I/O; a failure would only drop the output.
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(%error, "encoding metrics failed");
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Raises a counter to a total kept elsewhere (counters only go up).
+fn catch_up(counter: &prometheus::IntCounter, total: u64) {
+    let current = counter.get();
+    if total > current {
+        counter.inc_by(total - current);
     }
 }
 

@@ -29,11 +29,14 @@ pub enum AlertKind {
     /// No Shopify events arrived within the window on an active pair that received at least
     /// the threshold's number of events in the week before it (one that usually has traffic).
     NoEvents,
+    /// The last periodic check found Shopify webhook subscriptions the pair needs missing
+    /// (deleted at Shopify, or never registered); the value is how many topics.
+    WebhookMissing,
 }
 
 impl AlertKind {
     /// Every kind, in the order the console lists them.
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::RunDead,
         AlertKind::DeadLetters,
         AlertKind::FailureRate,
@@ -41,6 +44,7 @@ impl AlertKind {
         AlertKind::AuthPaused,
         AlertKind::Throttling,
         AlertKind::NoEvents,
+        AlertKind::WebhookMissing,
     ];
 
     /// Stored and wire name.
@@ -53,6 +57,7 @@ impl AlertKind {
             AlertKind::AuthPaused => "auth_paused",
             AlertKind::Throttling => "throttling",
             AlertKind::NoEvents => "no_events",
+            AlertKind::WebhookMissing => "webhook_missing",
         }
     }
 
@@ -71,6 +76,7 @@ impl AlertKind {
             AlertKind::AuthPaused => "Pair paused: credentials refused",
             AlertKind::Throttling => "Sustained throttling",
             AlertKind::NoEvents => "No events received",
+            AlertKind::WebhookMissing => "Webhook subscription missing or deleted",
         }
     }
 
@@ -83,6 +89,7 @@ impl AlertKind {
             AlertKind::AuthPaused => "(on/off)",
             AlertKind::Throttling => "throttled attempts",
             AlertKind::NoEvents => "events in the week before (usual traffic)",
+            AlertKind::WebhookMissing => "missing topics",
         }
     }
 
@@ -96,7 +103,16 @@ impl AlertKind {
             AlertKind::AuthPaused => (1.0, 0, 24 * 60),
             AlertKind::Throttling => (20.0, 15, 4 * 60),
             AlertKind::NoEvents => (20.0, 6 * 60, 24 * 60),
+            AlertKind::WebhookMissing => (1.0, 0, 24 * 60),
         }
+    }
+
+    /// Whether the rule counts over a window (the others look at the current state).
+    pub fn windowed(self) -> bool {
+        !matches!(
+            self,
+            AlertKind::BacklogAge | AlertKind::AuthPaused | AlertKind::WebhookMissing
+        )
     }
 }
 
@@ -119,6 +135,8 @@ pub struct AlertRule {
     pub window_minutes: i64,
     /// While an incident stays open and unacknowledged, notify again after this long.
     pub renotify_minutes: i64,
+    /// The channels its incidents notify; empty means every enabled channel.
+    pub channel_ids: Vec<ChannelId>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -154,6 +172,7 @@ impl TryFrom<RuleRow> for AlertRule {
             threshold: row.threshold,
             window_minutes: row.window_minutes,
             renotify_minutes: row.renotify_minutes,
+            channel_ids: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -445,8 +464,58 @@ impl Store {
             .into_iter()
             .map(AlertRule::try_from)
             .collect::<Result<Vec<_>, _>>()?;
+        let routes: Vec<(AlertRuleId, ChannelId)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT rule_id, channel_id FROM alert_rule_channels WHERE tenant_id = $1 ORDER BY channel_id")
+                .bind(tenant)
+                .fetch_all(pool)
+                .await
+        })?;
+        for rule in &mut rules {
+            rule.channel_ids = routes
+                .iter()
+                .filter(|(r, _)| *r == rule.id)
+                .map(|(_, c)| *c)
+                .collect();
+        }
         rules.sort_by_key(|r| (r.pair_id, AlertKind::ALL.iter().position(|k| *k == r.kind)));
         Ok(rules)
+    }
+
+    /// Routes a rule's incidents to `channels` only (empty: every enabled channel). Ids that
+    /// are not the tenant's channels are ignored; answers the channels kept.
+    pub async fn set_rule_channels(
+        &self,
+        tenant: TenantId,
+        rule: AlertRuleId,
+        channels: &[ChannelId],
+    ) -> Result<Vec<ChannelId>, StoreError> {
+        on_write!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM alert_rule_channels WHERE tenant_id = $1 AND rule_id = $2")
+                .bind(tenant)
+                .bind(rule)
+                .execute(&mut *tx)
+                .await?;
+            // The SELECT keeps out other tenants' rules and channels.
+            for channel in channels {
+                sqlx::query(
+                    "INSERT INTO alert_rule_channels (rule_id, channel_id, tenant_id) \
+                     SELECT r.id, c.id, r.tenant_id FROM alert_rules r JOIN alert_channels c ON c.tenant_id = r.tenant_id \
+                     WHERE r.tenant_id = $1 AND r.id = $2 AND c.id = $3 ON CONFLICT DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(rule)
+                .bind(*channel)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(self
+            .alert_rule(tenant, rule)
+            .await?
+            .map(|r| r.channel_ids)
+            .unwrap_or_default())
     }
 
     /// One of the tenant's rules.
@@ -458,7 +527,26 @@ impl Store {
         let sql =
             format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant_id = $1 AND id = $2");
         let row: Option<RuleRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(pool).await)?;
-        row.map(AlertRule::try_from).transpose()
+        let Some(mut rule) = row.map(AlertRule::try_from).transpose()? else {
+            return Ok(None);
+        };
+        rule.channel_ids = self.rule_channels(tenant, id).await?;
+        Ok(Some(rule))
+    }
+
+    async fn rule_channels(
+        &self,
+        tenant: TenantId,
+        rule: AlertRuleId,
+    ) -> Result<Vec<ChannelId>, StoreError> {
+        let rows: Vec<(ChannelId,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT channel_id FROM alert_rule_channels WHERE tenant_id = $1 AND rule_id = $2 ORDER BY channel_id")
+                .bind(tenant)
+                .bind(rule)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows.into_iter().map(|(c,)| c).collect())
     }
 
     /// Changes a rule's settings.
@@ -484,7 +572,9 @@ impl Store {
                 .fetch_optional(pool)
                 .await
         })?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        let mut rule: AlertRule = row.ok_or(StoreError::NotFound)?.try_into()?;
+        rule.channel_ids = self.rule_channels(tenant, id).await?;
+        Ok(rule)
     }
 
     /// Measures what a rule watches for its pair at `now`. Runs still being retried never
@@ -584,6 +674,24 @@ impl Store {
                             last.map_or_else(|| "unknown".to_owned(), |t| t.to_rfc3339())
                         )
                     }),
+                })
+            }
+            AlertKind::WebhookMissing => {
+                // Only an active pair needs its subscriptions (pausing removes them).
+                let sql = "SELECT w.missing, w.detail FROM webhook_checks w JOIN pairs p ON p.id = w.pair_id AND p.tenant_id = w.tenant_id \
+                           WHERE w.tenant_id = $1 AND w.pair_id = $2 AND p.status = 'active'";
+                let check: Option<(i64, Option<String>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(pair).fetch_optional(pool).await)?;
+                Ok(match check {
+                    Some((missing, detail)) if missing > 0 => Measurement {
+                        value: missing as f64,
+                        sample: missing,
+                        cause: detail,
+                    },
+                    _ => Measurement {
+                        value: 0.0,
+                        sample: 0,
+                        cause: None,
+                    },
                 })
             }
             AlertKind::Throttling => {
@@ -893,7 +1001,8 @@ const DELIVERY_COLUMNS: &str =
     "id, tenant_id, incident_id, channel_id, event, status, attempts, next_attempt_at, last_error";
 
 impl Store {
-    /// Queues `event` of an incident for every enabled channel of its tenant; answers how many.
+    /// Queues `event` of an incident for the enabled channels its rule routes to (every
+    /// enabled channel of the tenant when the rule chose none); answers how many.
     pub async fn queue_alert_deliveries(
         &self,
         tenant: TenantId,
@@ -901,9 +1010,15 @@ impl Store {
         event: &str,
     ) -> Result<u64, StoreError> {
         let now = Utc::now();
+        let sql = "SELECT c.id FROM alert_channels c WHERE c.tenant_id = $1 AND c.enabled = TRUE AND ( \
+                     NOT EXISTS (SELECT 1 FROM alert_rule_channels rc JOIN alert_incidents i ON i.rule_id = rc.rule_id \
+                                 WHERE i.tenant_id = $1 AND i.id = $2 AND rc.tenant_id = $1) \
+                     OR c.id IN (SELECT rc.channel_id FROM alert_rule_channels rc JOIN alert_incidents i ON i.rule_id = rc.rule_id \
+                                 WHERE i.tenant_id = $1 AND i.id = $2 AND rc.tenant_id = $1))";
         let channels: Vec<(ChannelId,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id FROM alert_channels WHERE tenant_id = $1 AND enabled = TRUE")
+            sqlx::query_as(sql)
                 .bind(tenant)
+                .bind(incident)
                 .fetch_all(pool)
                 .await
         })?;
@@ -981,5 +1096,125 @@ impl Store {
         );
         let rows = on_pool!(self, pool => sqlx::query_as(&sql).bind(tenant).bind(incident).fetch_all(pool).await)?;
         Ok(rows)
+    }
+}
+
+/// The last periodic check of a pair's Shopify webhook subscriptions.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WebhookCheck {
+    /// The pair.
+    pub pair_id: PairId,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// When it last finished (`None`: never).
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Topics found missing at the last check (re-registered or not).
+    pub missing: i64,
+    /// What was missing and whether re-registering worked, or why the check failed.
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Active pairs of active tenants whose webhook check last ran before `due_before` (or
+    /// never), oldest first: one read per pass, so pairs that are not due cost nothing.
+    pub async fn due_webhook_checks(
+        &self,
+        due_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, PairId)>, StoreError> {
+        let sql = "SELECT p.tenant_id, p.id FROM pairs p JOIN tenants t ON t.id = p.tenant_id \
+                   LEFT JOIN webhook_checks w ON w.pair_id = p.id AND w.tenant_id = p.tenant_id \
+                   WHERE p.status = 'active' AND t.status = 'active' AND (w.checked_at IS NULL OR w.checked_at <= $1) \
+                   ORDER BY w.checked_at IS NOT NULL, w.checked_at, p.id LIMIT $2";
+        let rows: Vec<(TenantId, PairId)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(due_before).bind(i64::from(limit.clamp(1, 10_000))).fetch_all(pool).await
+        })?;
+        Ok(rows)
+    }
+
+    /// Claims the webhook check of a pair for `lease` when it last ran before `due_before`
+    /// (or never) and nobody holds it: of concurrent callers at most one wins, so two
+    /// processes never re-register the same topic at once.
+    pub async fn claim_webhook_check(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        due_before: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        on_write!(self, pool => {
+            sqlx::query(
+                "INSERT INTO webhook_checks (pair_id, tenant_id, missing) SELECT id, tenant_id, 0 FROM pairs \
+                 WHERE tenant_id = $1 AND id = $2 ON CONFLICT (pair_id) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(pair)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        let claimed: Option<(PairId,)> = on_write!(self, pool => {
+            sqlx::query_as(
+                "UPDATE webhook_checks SET claimed_until = $5 WHERE tenant_id = $1 AND pair_id = $2 \
+                 AND (checked_at IS NULL OR checked_at <= $3) AND (claimed_until IS NULL OR claimed_until <= $4) \
+                 RETURNING pair_id",
+            )
+            .bind(tenant)
+            .bind(pair)
+            .bind(due_before)
+            .bind(now)
+            .bind(now + lease)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(claimed.is_some())
+    }
+
+    /// Records a finished check (claimed or run on request) and releases any claim.
+    /// `missing: None` (the check could not list the subscriptions) keeps the previous count,
+    /// so an open incident stays open.
+    pub async fn record_webhook_check(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        missing: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        on_write!(self, pool => {
+            sqlx::query(
+                "INSERT INTO webhook_checks (pair_id, tenant_id, checked_at, missing, detail) \
+                 SELECT id, tenant_id, $3, COALESCE($4, 0), $5 FROM pairs WHERE tenant_id = $1 AND id = $2 \
+                 ON CONFLICT (pair_id) DO UPDATE SET checked_at = excluded.checked_at, claimed_until = NULL, \
+                 missing = COALESCE($4, webhook_checks.missing), detail = excluded.detail",
+            )
+            .bind(tenant)
+            .bind(pair)
+            .bind(Utc::now())
+            .bind(missing)
+            .bind(detail)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// The last webhook check of a pair, if it ever ran.
+    pub async fn webhook_check(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+    ) -> Result<Option<WebhookCheck>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT pair_id, tenant_id, checked_at, missing, detail FROM webhook_checks WHERE tenant_id = $1 AND pair_id = $2",
+            )
+            .bind(tenant)
+            .bind(pair)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
     }
 }

@@ -10,6 +10,7 @@ mod audit;
 mod billing;
 mod connections;
 pub mod crypto;
+mod digest;
 mod error;
 mod ids;
 mod inbox;
@@ -27,7 +28,7 @@ pub use accounts::{
 };
 pub use alerts::{
     AlertChannel, AlertDelivery, AlertKind, AlertRule, AlertRuleUpdate, ChannelKind, Incident,
-    Measurement, NewChannel, NewIncident, channel_secret_prefix,
+    Measurement, NewChannel, NewIncident, WebhookCheck, channel_secret_prefix,
 };
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use billing::{
@@ -37,6 +38,7 @@ pub use billing::{
 pub use connections::{
     Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook, RunContext,
 };
+pub use digest::{DigestFigures, DigestSettings, PairDigest};
 pub use error::StoreError;
 pub use ids::{
     ActionTokenId, AlertRuleId, ApiKeyId, ChannelId, ConnectionId, InboxId, IncidentId, InvoiceId,

@@ -437,3 +437,160 @@ async fn rules_incidents_and_channels_tell_one_story_on_both_backends() {
         let _ = other_pair;
     }
 }
+
+#[tokio::test]
+async fn webhook_checks_digests_and_routes_are_claimed_once_and_stay_in_their_tenant() {
+    for db in testing::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let (tenant, pair, _) = fixture(store, "claims").await;
+        let (other, other_pair, _) = fixture(store, "claims-other").await;
+        store
+            .set_pair_status(tenant, pair, PairStatus::Active, None)
+            .await
+            .unwrap();
+
+        // One of two concurrent checkers wins a due pair; nobody while it is held or not due.
+        let due = Utc::now();
+        let lease = Duration::minutes(5);
+        let (a, b) = tokio::join!(
+            store.claim_webhook_check(tenant, pair, due, lease),
+            store.claim_webhook_check(tenant, pair, due, lease)
+        );
+        assert!(a.unwrap() ^ b.unwrap(), "{backend:?}: exactly one claim");
+        assert!(
+            !store
+                .claim_webhook_check(other, pair, due, lease)
+                .await
+                .unwrap()
+        );
+        store
+            .record_webhook_check(tenant, pair, Some(2), Some("ORDERS_CREATE, ORDERS_UPDATED"))
+            .await
+            .unwrap();
+        let rules = store.ensure_alert_rules(tenant, pair).await.unwrap();
+        let rule = rules
+            .iter()
+            .find(|r| r.kind == AlertKind::WebhookMissing)
+            .unwrap();
+        let measured = store.measure_alert(rule, Utc::now()).await.unwrap();
+        assert_eq!(measured.value, 2.0, "{backend:?}");
+        // A failed listing keeps the count; a clean check clears it.
+        store
+            .record_webhook_check(tenant, pair, None, Some("could not be checked"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.measure_alert(rule, Utc::now()).await.unwrap().value,
+            2.0
+        );
+        assert!(
+            !store
+                .claim_webhook_check(tenant, pair, Utc::now() - Duration::minutes(10), lease)
+                .await
+                .unwrap(),
+            "{backend:?}: checked just now, not due"
+        );
+        store
+            .record_webhook_check(tenant, pair, Some(0), None)
+            .await
+            .unwrap();
+        let due_now = store
+            .due_webhook_checks(Utc::now() + Duration::seconds(1), 100)
+            .await
+            .unwrap();
+        assert!(due_now.contains(&(tenant, pair)), "{backend:?}");
+        assert!(
+            !due_now.iter().any(|(_, p)| *p == other_pair),
+            "{backend:?}: a draft pair is never checked"
+        );
+        let due_later = store
+            .due_webhook_checks(Utc::now() - Duration::minutes(10), 100)
+            .await
+            .unwrap();
+        assert!(!due_later.contains(&(tenant, pair)), "{backend:?}");
+        assert_eq!(
+            store.measure_alert(rule, Utc::now()).await.unwrap().value,
+            0.0
+        );
+        // Another tenant's pair is never recorded through this tenant.
+        store
+            .record_webhook_check(tenant, other_pair, Some(3), None)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .webhook_check(other, other_pair)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // A day's digest is claimed once; a released claim can be taken again.
+        let (a, b) = tokio::join!(
+            store.claim_digest(tenant, "2026-11-28"),
+            store.claim_digest(tenant, "2026-11-28")
+        );
+        assert!(
+            a.unwrap() ^ b.unwrap(),
+            "{backend:?}: exactly one digest claim"
+        );
+        assert!(store.claim_digest(other, "2026-11-28").await.unwrap());
+        store.release_digest(tenant, "2026-11-28").await.unwrap();
+        assert!(store.claim_digest(tenant, "2026-11-28").await.unwrap());
+        store.finish_digest(tenant, "2026-11-28").await.unwrap();
+        store.release_digest(tenant, "2026-11-28").await.unwrap();
+        assert!(
+            !store.claim_digest(tenant, "2026-11-28").await.unwrap(),
+            "{backend:?}: a sent digest stays claimed"
+        );
+
+        // A rule routes only to its own tenant's channels.
+        let mine = store
+            .create_alert_channel(
+                tenant,
+                &NewChannel {
+                    name: "mine".into(),
+                    kind: ChannelKind::Email,
+                    settings: serde_json::json!({"addresses": ["a@example.test"]}),
+                    enabled: true,
+                },
+            )
+            .await
+            .unwrap();
+        let theirs = store
+            .create_alert_channel(
+                other,
+                &NewChannel {
+                    name: "theirs".into(),
+                    kind: ChannelKind::Email,
+                    settings: serde_json::json!({"addresses": ["b@example.test"]}),
+                    enabled: true,
+                },
+            )
+            .await
+            .unwrap();
+        let kept = store
+            .set_rule_channels(tenant, rule.id, &[mine.id, theirs.id])
+            .await
+            .unwrap();
+        assert_eq!(kept, vec![mine.id], "{backend:?}");
+        assert!(
+            store
+                .set_rule_channels(other, rule.id, &[theirs.id])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend:?}: another tenant cannot route this rule"
+        );
+        assert_eq!(
+            store
+                .alert_rule(tenant, rule.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .channel_ids,
+            vec![mine.id]
+        );
+    }
+}

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use syncline_runner::{AlertOptions, MailTransport, Notifier, WebhookFormat};
+use syncline_runner::{AlertOptions, MailTransport, Notifier, WebhookCheckReport, WebhookFormat};
 use syncline_store::{
     AlertChannel, AlertKind, AlertRule, AlertRuleId, AlertRuleUpdate, ChannelId, ChannelKind,
-    Incident, IncidentId, NewChannel, StoreError, TenantId,
+    DigestSettings, Incident, IncidentId, NewChannel, PairId, PairStatus, StoreError, TenantId,
 };
 
 use crate::accounts::audit;
@@ -375,6 +375,8 @@ pub struct RuleInput {
     pub window_minutes: i64,
     /// Reminder interval in minutes.
     pub renotify_minutes: i64,
+    /// Channel ids its incidents go to (empty: every enabled channel); `None` keeps them.
+    pub channel_ids: Option<Vec<String>>,
 }
 
 /// Changes a rule after checking its numbers.
@@ -403,7 +405,7 @@ pub(crate) async fn update_rule(
             &format!("Enter a number above 0 and at most {max}."),
         ));
     }
-    let windowed = !matches!(rule.kind, AlertKind::BacklogAge | AlertKind::AuthPaused);
+    let windowed = rule.kind.windowed();
     if windowed && !(1..=10_080).contains(&input.window_minutes) {
         errors.push(field(
             "window_minutes",
@@ -416,8 +418,21 @@ pub(crate) async fn update_rule(
             "Enter 5 to 10080 minutes (a week).",
         ));
     }
+    let mut channels = Vec::new();
+    if let Some(ids) = &input.channel_ids {
+        let known = state.store.list_alert_channels(tenant).await?;
+        for id in ids.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+            match known.iter().find(|c| c.id.to_string() == id) {
+                Some(channel) => channels.push(channel.id),
+                None => errors.push(field("channel_ids", "Choose channels of this tenant.")),
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
+    }
+    if input.channel_ids.is_some() {
+        state.store.set_rule_channels(tenant, id, &channels).await?;
     }
     let updated = state
         .store
@@ -441,7 +456,7 @@ pub(crate) async fn update_rule(
         Some(tenant),
         &actor.label(),
         "alert_rule.update",
-        json!({ "rule_id": id, "kind": rule.kind.as_str(), "enabled": input.enabled, "threshold": input.threshold }),
+        json!({ "rule_id": id, "kind": rule.kind.as_str(), "enabled": input.enabled, "threshold": input.threshold, "channel_ids": updated.channel_ids }),
     )
     .await;
     Ok(updated)
@@ -483,4 +498,105 @@ pub(crate) async fn all_rules(
         rules.extend(state.store.ensure_alert_rules(tenant, pair.id).await?);
     }
     Ok(rules)
+}
+
+/// What a form or request says about the daily digest.
+#[derive(Debug, Clone, Default)]
+pub struct DigestInput {
+    /// Sent at all.
+    pub enabled: bool,
+    /// Email addresses.
+    pub recipients: Vec<String>,
+    /// Hour of the day (UTC, 0 to 23) from which it is sent.
+    pub hour_utc: i64,
+}
+
+/// Saves the tenant's daily digest settings after checking them.
+pub(crate) async fn save_digest(
+    state: &AppState,
+    actor: &Actor,
+    input: &DigestInput,
+) -> Result<DigestSettings, AppError> {
+    let context = actor.require(Permission::Manage)?;
+    let tenant = context.tenant.id;
+    let mut errors = Vec::new();
+    let recipients: Vec<String> = input
+        .recipients
+        .iter()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    for address in &recipients {
+        if address.parse::<lettre::Address>().is_err() {
+            errors.push(field(
+                "digest_recipients",
+                &format!("{address} is not an email address."),
+            ));
+        }
+    }
+    if recipients.len() > 20 {
+        errors.push(field("digest_recipients", "Enter at most 20 addresses."));
+    }
+    if input.enabled && recipients.is_empty() {
+        errors.push(field(
+            "digest_recipients",
+            "Enter at least one address to send the digest to.",
+        ));
+    }
+    if !(0..=23).contains(&input.hour_utc) {
+        errors.push(field(
+            "digest_hour_utc",
+            "Enter an hour from 0 to 23 (UTC).",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let settings = DigestSettings {
+        enabled: input.enabled,
+        recipients,
+        hour_utc: input.hour_utc,
+    };
+    state.store.save_digest_settings(tenant, &settings).await?;
+    audit(
+        &state.store,
+        Some(tenant),
+        &actor.label(),
+        "alert_digest.update",
+        json!({ "enabled": settings.enabled, "hour_utc": settings.hour_utc, "recipients": settings.recipients.len() }),
+    )
+    .await;
+    Ok(settings)
+}
+
+/// Checks a pair's Shopify webhook subscriptions now and re-registers the missing ones; the
+/// `webhook_missing` rule picks the outcome up on its next pass.
+pub(crate) async fn check_webhooks(
+    state: &AppState,
+    actor: &Actor,
+    pair: PairId,
+) -> Result<WebhookCheckReport, AppError> {
+    let context = actor.require(Permission::Operate)?;
+    let tenant = context.tenant.id;
+    let pair = state
+        .store
+        .pair(tenant, pair)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if pair.status != PairStatus::Active {
+        return Err(AppError::Conflict(
+            "Only an active pair has webhook subscriptions to check.".to_owned(),
+        ));
+    }
+    let report =
+        syncline_runner::check_pair_webhooks(&state.store, &state.public_url, &pair).await?;
+    audit(
+        &state.store,
+        Some(tenant),
+        &actor.label(),
+        "pair.webhooks_check",
+        json!({ "pair_id": pair.id, "missing": report.missing, "reregistered": report.reregistered, "failed": report.failed.len() }),
+    )
+    .await;
+    Ok(report)
 }

@@ -16,22 +16,9 @@ use crate::auth::{Actor, Permission};
 use crate::error::FieldError;
 use crate::{AppError, AppState};
 
-/// The flows a pair can switch on, and the Shopify webhook topics each needs.
-pub const FLOWS: &[(&str, &[&str])] = &[
-    (
-        "orders",
-        &["ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED"],
-    ),
-    ("customers", &["CUSTOMERS_CREATE", "CUSTOMERS_UPDATE"]),
-    ("products", &[]),
-    ("inventory", &[]),
-    ("fulfillments", &[]),
-    ("refunds", &["REFUNDS_CREATE"]),
-    ("payments", &["ORDER_TRANSACTIONS_CREATE"]),
-];
-
-/// Topics every active pair subscribes to, whatever its flows.
-pub const ALWAYS_TOPICS: &[&str] = &["APP_UNINSTALLED"];
+/// The flows a pair can switch on and their webhook topics (shared with the runner's
+/// periodic webhook check).
+pub use syncline_runner::{ALWAYS_TOPICS, FLOWS};
 
 /// The secret fields of each kind of connection.
 pub fn secret_fields(kind: ConnectionKind) -> &'static [&'static str] {

@@ -3,47 +3,15 @@
 //! response, a log line or an error message.
 
 use chrono::Utc;
-use secrecy::SecretString;
 use serde_json::json;
-use syncline_shopify::client::{AdminClient, AdminConfig, ClientError};
+use syncline_runner::ShopifyClientError;
+use syncline_shopify::client::{AdminClient, ClientError};
 use syncline_store::{Connection, ConnectionId, ConnectionKind, Pair, PairStatus, PairWebhook};
 
 use crate::accounts::audit;
 use crate::auth::{Actor, Permission};
-use crate::connections::{ALWAYS_TOPICS, FLOWS, secret_name};
+
 use crate::{AppError, AppState};
-
-async fn reveal(
-    state: &AppState,
-    connection: &Connection,
-    field: &str,
-    actor: &str,
-    purpose: &str,
-) -> Result<SecretString, AppError> {
-    state
-        .store
-        .reveal_secret(
-            connection.tenant_id,
-            &secret_name(connection.id, field),
-            actor,
-            purpose,
-        )
-        .await
-        .map_err(|error| match error {
-            syncline_store::StoreError::NotFound => {
-                AppError::Conflict(format!("The connection's {field} is not set."))
-            }
-            other => other.into(),
-        })
-}
-
-fn setting<'a>(connection: &'a Connection, key: &str) -> &'a str {
-    connection
-        .settings
-        .get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-}
 
 /// A Shopify Admin API client for a connection.
 pub async fn shopify_client(
@@ -52,13 +20,15 @@ pub async fn shopify_client(
     actor: &str,
     purpose: &str,
 ) -> Result<AdminClient, AppError> {
-    let token = reveal(state, connection, "access_token", actor, purpose).await?;
-    let mut config = AdminConfig::new(setting(connection, "shop_domain"), token);
-    config.api_version = setting(connection, "api_version").to_owned();
-    if let Some(base) = connection.settings.get("base_url").and_then(|v| v.as_str()) {
-        config.base_url = Some(base.to_owned());
-    }
-    AdminClient::new(&config).map_err(|e| AppError::Conflict(e.to_string()))
+    syncline_runner::shopify_client(&state.store, connection, actor, purpose)
+        .await
+        .map_err(|error| match error {
+            ShopifyClientError::NoToken => {
+                AppError::Conflict("The connection's access_token is not set.".to_owned())
+            }
+            ShopifyClientError::Store(error) => error.into(),
+            ShopifyClientError::Config(message) => AppError::Conflict(message),
+        })
 }
 
 fn shopify_failure(error: &ClientError) -> AppError {
@@ -154,20 +124,12 @@ pub async fn pause_for_auth_failure(
 
 /// The webhook topics a pair needs for its flows.
 pub fn topics_for(pair: &Pair) -> Vec<&'static str> {
-    let mut topics: Vec<&'static str> = ALWAYS_TOPICS.to_vec();
-    for (flow, flow_topics) in FLOWS {
-        if pair.flows.iter().any(|f| f == flow) {
-            topics.extend_from_slice(flow_topics);
-        }
-    }
-    topics.sort_unstable();
-    topics.dedup();
-    topics
+    syncline_runner::topics_for(pair)
 }
 
 /// Where Shopify delivers a connection's webhooks.
 pub fn callback_url(state: &AppState, connection: ConnectionId) -> String {
-    state.link(&format!("/hooks/shopify/{connection}"))
+    syncline_runner::webhook_callback_url(&state.public_url, connection)
 }
 
 /// Makes Shopify's subscriptions match the pair's flows: creates what is missing, reuses what

@@ -1279,6 +1279,8 @@ async fn the_openapi_document_describes_every_api_route() {
         "/api/v1/incidents/{incident_id}/acknowledge",
         "/api/v1/alert-channels/{channel_id}/test",
         "/api/v1/alert-rules/{rule_id}",
+        "/api/v1/alert-digest",
+        "/api/v1/pairs/{pair_id}/webhooks/check",
         "/api/v1/admin/tenants",
     ] {
         assert!(

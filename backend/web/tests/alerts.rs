@@ -16,7 +16,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use common::{MODES, TestApp, env, mail_count, spawn_app, unique_email, wait_for_mail_containing};
+use common::{
+    MODES, TestApp, env, mail_count, mails_to, spawn_app, unique_email, wait_for_mail_containing,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use syncline_runner::{
@@ -642,7 +644,7 @@ async fn channels_rules_and_incidents_through_the_console_and_the_api() {
             .json()
             .await
             .unwrap();
-        assert_eq!(rules.as_array().unwrap().len(), 7, "{mode:?}: {rules}");
+        assert_eq!(rules.as_array().unwrap().len(), 8, "{mode:?}: {rules}");
         let dead_rule = rules
             .as_array()
             .unwrap()
@@ -764,5 +766,314 @@ async fn channels_rules_and_incidents_through_the_console_and_the_api() {
                 "{mode:?}: no {action} in the audit log"
             );
         }
+    }
+}
+
+/// An email channel created through the API; answers its id.
+async fn api_email_channel(app: &TestApp, key: &str, name: &str, to: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/alert-channels"))
+        .bearer_auth(key)
+        .json(&json!({"name": name, "kind": "email", "addresses": [to]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    created["channel"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The id of a pair's rule of `kind`, through the API.
+async fn rule_id(app: &TestApp, key: &str, pair: PairId, kind: &str) -> String {
+    let rules: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/alert-rules"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == kind && r["pair_id"] == pair.to_string())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_rule_routed_to_one_channel_does_not_notify_the_others() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let tenant = app.tenant("routing").await;
+        let north = pair(&app, tenant, "Webshop North").await;
+        let south = pair(&app, tenant, "Webshop South").await;
+        let owner = unique_email("owner");
+        app.user(&owner, Some((tenant, syncline_store::Role::Owner)), false)
+            .await;
+        let client = app.session(&owner).await;
+        let csrf = app.csrf(&client).await;
+        let key = app.api_key(&client, "admin").await;
+        let (to_a, to_b) = (unique_email("team-a"), unique_email("team-b"));
+        let channel_a = api_email_channel(&app, &key, "Team A", &to_a).await;
+        let channel_b = api_email_channel(&app, &key, "Team B", &to_b).await;
+
+        // North's dead-letter rule goes to Team A only, chosen in the console form.
+        let north_rule = rule_id(&app, &key, north.0, "run_dead").await;
+        let saved = client
+            .post(app.url(&format!("/console/alerts/rules/{north_rule}")))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("enabled", "on"),
+                ("threshold", "1"),
+                ("window_minutes", "1440"),
+                ("renotify_minutes", "1440"),
+                ("channel_ids", channel_a.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 200, "{mode:?}");
+        let page = saved.text().await.unwrap();
+        assert!(
+            page.contains(&format!(
+                "<option value=\"{channel_a}\" selected>Team A</option>"
+            )),
+            "{mode:?}: the form shows the chosen channel"
+        );
+        let rules: Value = reqwest::Client::new()
+            .get(app.url("/api/v1/alert-rules"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let routed = rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == north_rule.as_str())
+            .unwrap();
+        assert_eq!(routed["channel_ids"], json!([channel_a]), "{mode:?}");
+
+        // Another tenant's channel cannot be chosen (and is not revealed to exist).
+        let other = app.tenant("routing-other").await;
+        let foreign = app
+            .store
+            .create_alert_channel(
+                other,
+                &NewChannel {
+                    name: "Theirs".into(),
+                    kind: ChannelKind::Email,
+                    settings: json!({ "addresses": ["x@example.test"] }),
+                    enabled: true,
+                },
+            )
+            .await
+            .unwrap();
+        let refused = reqwest::Client::new()
+            .put(app.url(&format!("/api/v1/alert-rules/{north_rule}")))
+            .bearer_auth(&key)
+            .json(&json!({ "channel_ids": [foreign.id.to_string()] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422, "{mode:?}");
+
+        let evaluator = evaluator(&app);
+        let run = new_run(&app, tenant, north, "#5001").await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
+        evaluator.tick().await.unwrap();
+        evaluator.flush().await;
+        let mail = wait_for_mail_containing(&to_a, "Webshop North").await;
+        assert!(mail.contains(CAUSE), "{mode:?}: {mail}");
+        assert_eq!(
+            mail_count(&to_b),
+            0,
+            "{mode:?}: Team B is not on North's rule"
+        );
+
+        // South's rule chose no channel: every enabled channel hears about it.
+        let run = new_run(&app, tenant, south, "#5002").await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
+        evaluator.tick().await.unwrap();
+        evaluator.flush().await;
+        wait_for_mail_containing(&to_a, "Webshop South").await;
+        wait_for_mail_containing(&to_b, "Webshop South").await;
+        assert!(
+            mails_to(&to_b).iter().all(|m| !m.contains("Webshop North")),
+            "{mode:?}: Team B never got North's incident"
+        );
+
+        // Choosing nothing again routes North to every channel; deleting a chosen channel
+        // removes it from the rule.
+        let cleared: Value = reqwest::Client::new()
+            .put(app.url(&format!("/api/v1/alert-rules/{north_rule}")))
+            .bearer_auth(&key)
+            .json(&json!({ "channel_ids": [channel_b] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cleared["channel_ids"], json!([channel_b]), "{mode:?}");
+        let deleted = reqwest::Client::new()
+            .delete(app.url(&format!("/api/v1/alert-channels/{channel_b}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        let rule = app
+            .store
+            .alert_rule(tenant, north_rule.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(rule.channel_ids.is_empty(), "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_daily_digest_is_sent_once_a_day_with_the_days_counts() {
+    use chrono::Timelike;
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let tenant = app.tenant("digest").await;
+        let webshop = pair(&app, tenant, "Webshop EU").await;
+        let owner = unique_email("owner");
+        app.user(&owner, Some((tenant, syncline_store::Role::Owner)), false)
+            .await;
+        let client = app.session(&owner).await;
+        let csrf = app.csrf(&client).await;
+
+        // Today's runs: two succeeded, one dead, one still waiting.
+        for order in ["#6001", "#6002"] {
+            let run = new_run(&app, tenant, webshop, order).await;
+            attempt(&app, tenant, run, RunStatus::Succeeded, None).await;
+        }
+        let run = new_run(&app, tenant, webshop, "#6003").await;
+        attempt(
+            &app,
+            tenant,
+            run,
+            RunStatus::Dead,
+            Some(("permanent", CAUSE)),
+        )
+        .await;
+        new_run(&app, tenant, webshop, "#6004").await;
+
+        // The clock the evaluation is given: two hours from now, and the digest's hour is
+        // that hour, so the runs above fall in its 24 hours.
+        let due = Utc::now() + chrono::Duration::hours(2);
+        let hour = due.hour();
+        let to = unique_email("digest");
+
+        // A bad hour is a field error; the page keeps the digest off.
+        let bad = client
+            .post(app.url("/console/alerts/digest"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("enabled", "on"),
+                ("recipients", to.as_str()),
+                ("hour_utc", "25"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422, "{mode:?}");
+        assert!(
+            bad.text()
+                .await
+                .unwrap()
+                .contains("data-field=\"digest_hour_utc\"")
+        );
+        let saved = client
+            .post(app.url("/console/alerts/digest"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("enabled", "on"),
+                ("recipients", to.as_str()),
+                ("hour_utc", &hour.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 200, "{mode:?}");
+        assert!(saved.text().await.unwrap().contains("Daily digest saved"));
+        let key = app.api_key(&client, "viewer").await;
+        let settings: Value = reqwest::Client::new()
+            .get(app.url("/api/v1/alert-digest"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            settings,
+            json!({"enabled": true, "recipients": [to], "hour_utc": hour}),
+            "{mode:?}"
+        );
+
+        // Two evaluators stand for two worker processes.
+        let (first, second) = (evaluator(&app), evaluator(&app));
+        if hour > 0 {
+            let early = due - chrono::Duration::hours(1);
+            assert_eq!(
+                first.send_digests(early).await.unwrap().sent,
+                0,
+                "{mode:?}: before its hour"
+            );
+        }
+        let (a, b) = tokio::join!(first.send_digests(due), second.send_digests(due));
+        assert_eq!(
+            a.unwrap().sent + b.unwrap().sent,
+            1,
+            "{mode:?}: exactly one process sends"
+        );
+        let mail = wait_for_mail_containing(&to, "Daily digest").await;
+        assert!(
+            mail.contains("Webshop EU: 2 succeeded, 1 failed, 1 in progress; backlog 1"),
+            "{mode:?}: {mail}"
+        );
+        assert!(mail.contains(&format!("1 × {CAUSE}")), "{mode:?}: {mail}");
+        assert!(
+            mail.contains("Backlog: 1 run(s) waiting"),
+            "{mode:?}: {mail}"
+        );
+        // Later the same day, and after a restart (a new evaluator), nothing more.
+        let restarted = evaluator(&app);
+        let later = due + chrono::Duration::minutes(5);
+        let same_day = later.date_naive() == due.date_naive();
+        let again = restarted
+            .send_digests(if same_day { later } else { due })
+            .await
+            .unwrap();
+        assert_eq!(again.sent, 0, "{mode:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(mail_count(&to), 1, "{mode:?}: one digest a day");
     }
 }

@@ -378,3 +378,249 @@ async fn a_broken_mapping_emails_once_with_the_cause_and_its_fix_emails_resolved
         assert!(!text.contains(&setup.tenant.to_string()) && !text.contains(&setup.pair));
     }
 }
+
+/// An evaluator this test ticks by hand (no background pass may re-register behind its back).
+fn manual_evaluator(app: &TestApp) -> syncline_runner::AlertEvaluator {
+    let mailer = Mailer::new(
+        Some(&env("SYNCLINE_TEST_SMTP_URL")),
+        "Syncline Alerts <alerts@syncline.test>",
+    )
+    .unwrap();
+    let options = AlertOptions {
+        public_url: app.base.clone(),
+        ..AlertOptions::default()
+    };
+    let notifier =
+        syncline_runner::Notifier::new(app.store.clone(), Arc::new(mailer), options.clone())
+            .unwrap();
+    syncline_runner::AlertEvaluator::new(app.store.clone(), Arc::new(notifier), options)
+}
+
+/// Runs the check through the API and answers its report.
+async fn check_now(app: &TestApp, setup: &Setup) -> Value {
+    let response = setup
+        .client
+        .post(app.url(&format!("/api/v1/pairs/{}/webhooks/check", setup.pair)))
+        .header("x-csrf-token", &setup.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn pass(evaluator: &syncline_runner::AlertEvaluator) {
+    evaluator.tick().await.unwrap();
+    evaluator.flush().await;
+}
+
+#[tokio::test]
+async fn a_deleted_webhook_subscription_is_re_registered_and_alerts_until_it_is_back() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let to = unique_email("ops");
+        let setup = sandbox_pair(&app, &to).await;
+        let evaluator = manual_evaluator(&app);
+        let shopify = app
+            .store
+            .list_connections(setup.tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.kind == ConnectionKind::Shopify)
+            .unwrap();
+        let shop = shopify.settings["shop_domain"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches(".myshopify.com")
+            .to_owned();
+        let client = syncline_runner::shopify_client(&app.store, &shopify, "test", "test")
+            .await
+            .unwrap();
+        let callback = format!("{}/hooks/shopify/{}", app.base, shopify.id);
+        let subscription = |topic: &'static str| {
+            let client = client.clone();
+            let callback = callback.clone();
+            async move {
+                client
+                    .webhook_subscriptions()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|s| s.topic == topic && s.callback_url.as_deref() == Some(&callback))
+            }
+        };
+
+        // Everything in place: nothing missing, no incident.
+        let report = check_now(&app, &setup).await;
+        assert_eq!(report["missing"], json!([]), "{mode:?}: {report}");
+        assert!(
+            report["wanted"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ORDERS_CREATE"))
+        );
+        pass(&evaluator).await;
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0
+        );
+
+        // Someone deletes ORDERS_CREATE at Shopify: the check puts it back and says so.
+        let gone = subscription("ORDERS_CREATE").await.unwrap();
+        client.webhook_subscription_delete(&gone.id).await.unwrap();
+        let report = check_now(&app, &setup).await;
+        assert_eq!(
+            report["missing"],
+            json!(["ORDERS_CREATE"]),
+            "{mode:?}: {report}"
+        );
+        assert_eq!(report["reregistered"], json!(["ORDERS_CREATE"]), "{mode:?}");
+        let back = subscription("ORDERS_CREATE").await.expect("re-registered");
+        assert_ne!(back.id, gone.id);
+        let stored = app
+            .store
+            .pair_webhooks(setup.tenant, setup.pair.parse().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            stored
+                .iter()
+                .any(|w| w.topic == "ORDERS_CREATE" && w.subscription_id == back.id),
+            "{mode:?}: the pair records the new subscription"
+        );
+        pass(&evaluator).await;
+        let incidents = app
+            .store
+            .list_incidents(setup.tenant, true, 10)
+            .await
+            .unwrap();
+        assert_eq!(incidents.len(), 1, "{mode:?}: {incidents:?}");
+        let cause = incidents[0].cause.clone().unwrap_or_default();
+        assert!(
+            cause.contains("ORDERS_CREATE") && cause.contains("re-registered ORDERS_CREATE"),
+            "{mode:?}: {cause}"
+        );
+        let mail = wait_for_mail_containing(&to, "Webhook subscription missing").await;
+        assert!(
+            mail.contains("re-registered ORDERS_CREATE"),
+            "{mode:?}: {mail}"
+        );
+
+        // The next check finds everything: the incident resolves and says so.
+        let report = check_now(&app, &setup).await;
+        assert_eq!(report["missing"], json!([]), "{mode:?}");
+        pass(&evaluator).await;
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0
+        );
+        wait_for_mail_containing(&to, "RESOLVED").await;
+
+        // Shopify refuses to re-register ORDERS_UPDATED: the incident opens with the reason
+        // and stays open while it keeps refusing.
+        let emulator = &app.sandbox.emulators().shopify;
+        emulator
+            .set_faults(
+                &shop,
+                syncline_sim::shopify::Faults {
+                    refuse_webhook_topics: vec!["ORDERS_UPDATED".into()],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let gone = subscription("ORDERS_UPDATED").await.unwrap();
+        client.webhook_subscription_delete(&gone.id).await.unwrap();
+        let report = check_now(&app, &setup).await;
+        assert_eq!(
+            report["missing"],
+            json!(["ORDERS_UPDATED"]),
+            "{mode:?}: {report}"
+        );
+        assert_eq!(report["reregistered"], json!([]), "{mode:?}");
+        assert_eq!(report["failed"][0]["topic"], "ORDERS_UPDATED", "{mode:?}");
+        pass(&evaluator).await;
+        let mail = wait_for_mail_containing(&to, "re-registering ORDERS_UPDATED failed").await;
+        assert!(mail.contains("protected customer data"), "{mode:?}: {mail}");
+        check_now(&app, &setup).await;
+        pass(&evaluator).await;
+        let open = app
+            .store
+            .list_incidents(setup.tenant, true, 10)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "{mode:?}: still open");
+        assert!(
+            open[0]
+                .cause
+                .as_deref()
+                .unwrap_or("")
+                .contains("protected customer data")
+        );
+
+        // A revoked token: nothing can be listed; the incident stays open, with that reason.
+        emulator
+            .set_faults(
+                &shop,
+                syncline_sim::shopify::Faults {
+                    revoked_token: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let report = check_now(&app, &setup).await;
+        assert!(
+            report["error"].as_str().unwrap().contains("401"),
+            "{mode:?}: {report}"
+        );
+        pass(&evaluator).await;
+        let open = app
+            .store
+            .list_incidents(setup.tenant, true, 10)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "{mode:?}");
+        assert!(
+            open[0]
+                .cause
+                .as_deref()
+                .unwrap_or("")
+                .contains("could not be checked"),
+            "{mode:?}: {:?}",
+            open[0].cause
+        );
+
+        // Shopify accepts again: the next check re-registers and the incident resolves.
+        emulator.set_faults(&shop, Default::default()).unwrap();
+        let report = check_now(&app, &setup).await;
+        assert_eq!(
+            report["reregistered"],
+            json!(["ORDERS_UPDATED"]),
+            "{mode:?}: {report}"
+        );
+        check_now(&app, &setup).await;
+        pass(&evaluator).await;
+        assert_eq!(
+            app.store.count_open_incidents(setup.tenant).await.unwrap(),
+            0,
+            "{mode:?}"
+        );
+
+        // The pair page has the same check as a button.
+        let page = setup
+            .client
+            .post(app.url(&format!("/console/pairs/{}/webhooks/check", setup.pair)))
+            .form(&[("csrf", setup.csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{mode:?}");
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("Every webhook subscription is in place at Shopify."),
+            "{mode:?}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! `/metrics` through real HTTP on both backends, parsed with a Prometheus text-format parser:
-//! the expected families are there, and 100 tenants sending webhooks add no series per tenant.
+//! the expected families are there, 100 tenants sending webhooks add no series per tenant, and
+//! Shopify Admin API calls are counted by outcome with their cost.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
@@ -58,7 +59,8 @@ fn series(scrape: &prometheus_parse::Scrape) -> BTreeMap<String, BTreeSet<String
 }
 
 #[tokio::test]
-async fn metrics_parse_and_stay_bounded_when_a_hundred_tenants_send_webhooks() {
+async fn metrics_parse_and_stay_bounded_when_a_hundred_tenants_send_webhooks_and_count_shopify_calls()
+ {
     for mode in MODES {
         let app = spawn_app(mode).await;
         let http = reqwest::Client::new();
@@ -155,5 +157,115 @@ async fn metrics_parse_and_stay_bounded_when_a_hundred_tenants_send_webhooks() {
             );
             assert!(set.len() < 100, "{mode:?}: {name} has {} series", set.len());
         }
+        shopify_calls_are_counted(&app, mode).await;
+    }
+}
+
+/// The value of one sample (0 when absent).
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == metric
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).is_some_and(|x| x == *v))
+        })
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+}
+
+/// Shopify calls are counted by outcome, with their cost, and no shop label. Run after the
+/// cardinality check of the same test: the metrics are process-wide, so a parallel test's
+/// requests would add route series to that check.
+async fn shopify_calls_are_counted(app: &TestApp, mode: common::Mode) {
+    {
+        let tenant = app
+            .tenant(&format!(
+                "shopify-metrics-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..6]
+            ))
+            .await;
+        let email = common::unique_email("owner");
+        app.user(&email, Some((tenant, syncline_store::Role::Owner)), false)
+            .await;
+        let client = app.session(&email).await;
+        let csrf = app.csrf(&client).await;
+        let created = client
+            .post(app.url("/console/connections/sandbox"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success() || created.status().is_redirection());
+        let shop = app
+            .store
+            .list_connections(tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.kind == ConnectionKind::Shopify)
+            .unwrap();
+        let domain = shop.settings["shop_domain"].as_str().unwrap().to_owned();
+        let test = || async {
+            client
+                .post(app.url(&format!("/api/v1/connections/{}/test", shop.id)))
+                .header("x-csrf-token", &csrf)
+                .send()
+                .await
+                .unwrap()
+        };
+        let labels = |outcome| [("partner", "shopify"), ("outcome", outcome)];
+        let before = scrape(app).await;
+
+        // One answered call (it costs points), then one Shopify throttles.
+        assert_eq!(test().await.status(), 200);
+        app.sandbox
+            .emulators()
+            .shopify
+            .set_faults(
+                domain.trim_end_matches(".myshopify.com"),
+                syncline_sim::shopify::Faults {
+                    throttle_next: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        test().await;
+
+        let after = scrape(app).await;
+        let grew = |metric: &str, labels: &[(&str, &str)]| {
+            sample(&after, metric, labels) - sample(&before, metric, labels)
+        };
+        assert!(
+            grew("syncline_partner_requests_total", &labels("ok")) >= 1.0,
+            "{mode:?}: an answered Shopify call is counted"
+        );
+        assert!(
+            grew("syncline_partner_requests_total", &labels("throttled")) >= 1.0,
+            "{mode:?}: a THROTTLED answer is counted"
+        );
+        assert!(
+            grew(
+                "syncline_partner_cost_points_total",
+                &[("partner", "shopify")]
+            ) >= 1.0,
+            "{mode:?}: the charged cost is summed"
+        );
+        let text = after
+            .samples
+            .iter()
+            .flat_map(|s| s.labels.values().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            !text.contains(&domain) && !text.contains(&tenant.to_string()),
+            "{mode:?}: no shop or tenant label"
+        );
     }
 }

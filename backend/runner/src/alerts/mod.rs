@@ -11,7 +11,9 @@
 //! loses nothing (a delivery whose sender died mid-way may arrive twice: receivers de-duplicate
 //! by `X-Syncline-Delivery`).
 
+mod digest;
 mod notify;
+mod webhooks;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,9 @@ use syncline_store::{
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use digest::{DigestReport, render_digest, send_due_digests};
+pub use webhooks::{WebhookCheckReport, check_due_webhooks, check_pair_webhooks};
 
 pub use notify::{
     MailTransport, NotificationKind, Notifier, NotifyError, SIGNATURE_HEADER, WebhookFormat,
@@ -44,6 +49,8 @@ pub struct AlertOptions {
     pub webhook_backoff: Duration,
     /// Timeout of one webhook request.
     pub webhook_timeout: Duration,
+    /// Time between two checks of a pair's Shopify webhook subscriptions.
+    pub webhook_check_interval: Duration,
 }
 
 impl Default for AlertOptions {
@@ -55,6 +62,7 @@ impl Default for AlertOptions {
             webhook_attempts: 5,
             webhook_backoff: Duration::from_secs(1),
             webhook_timeout: Duration::from_secs(10),
+            webhook_check_interval: Duration::from_secs(600),
         }
     }
 }
@@ -409,15 +417,50 @@ impl AlertEvaluator {
         Ok(())
     }
 
+    /// Checks the Shopify webhook subscriptions of every active pair whose last check is
+    /// older than `webhook_check_interval` (and that no other process is checking).
+    pub async fn check_webhooks(&self) -> Result<usize, StoreError> {
+        // The claim outlives the slowest check: a listing and a few creations, each bounded
+        // by the client's timeout.
+        check_due_webhooks(
+            &self.store,
+            &self.options.public_url,
+            self.options.webhook_check_interval,
+            Duration::from_secs(300),
+        )
+        .await
+    }
+
+    /// Sends the daily digests due at `now` (a parameter so tests can choose the clock).
+    pub async fn send_digests(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<DigestReport, StoreError> {
+        send_due_digests(
+            &self.store,
+            self.notifier.mail(),
+            &self.options.public_url,
+            now,
+        )
+        .await
+    }
+
     /// Runs passes until `shutdown` is cancelled, then waits for deliveries in flight.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
+            // The check's outcome feeds the webhook rule evaluated right after.
+            if let Err(error) = self.check_webhooks().await {
+                tracing::warn!(%error, "webhook subscription check failed; retrying");
+            }
             match self.tick().await {
                 Ok(report) if report.opened + report.notified + report.resolved > 0 => {
                     tracing::debug!(?report, "alert pass");
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "alert pass failed; retrying"),
+            }
+            if let Err(error) = self.send_digests(Utc::now()).await {
+                tracing::warn!(%error, "daily digest pass failed; retrying");
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -428,12 +471,16 @@ impl AlertEvaluator {
     }
 }
 
-/// The console path listing the runs an incident is about.
+/// The console path listing the runs an incident is about (for a missing webhook
+/// subscription, the pair's webhooks, which is where the problem shows).
 fn runs_url(pair: &Pair, kind: AlertKind) -> String {
+    if kind == AlertKind::WebhookMissing {
+        return format!("/console/pairs/{}#webhooks", pair.id);
+    }
     let status = match kind {
         AlertKind::RunDead | AlertKind::DeadLetters | AlertKind::FailureRate => "&status=dead",
         AlertKind::AuthPaused | AlertKind::Throttling => "&status=retrying",
-        AlertKind::BacklogAge | AlertKind::NoEvents => "",
+        AlertKind::BacklogAge | AlertKind::NoEvents | AlertKind::WebhookMissing => "",
     };
     format!("/console/runs?pair={}{status}", pair.id)
 }

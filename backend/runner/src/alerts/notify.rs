@@ -272,6 +272,11 @@ impl Notifier {
         })
     }
 
+    /// The mail transport of email channels (the daily digest uses it too).
+    pub fn mail(&self) -> &dyn MailTransport {
+        self.mail.as_ref()
+    }
+
     /// One attempt of a queued delivery: loads what it is about, renders it for its channel
     /// and sends it once (the caller reschedules failures).
     pub async fn deliver_once(&self, delivery: &AlertDelivery) -> Result<(), NotifyError> {
@@ -700,6 +705,9 @@ fn describe_value(rule: &AlertRule, value: f64) -> String {
         AlertKind::AuthPaused => "pair paused".to_owned(),
         AlertKind::RunDead | AlertKind::DeadLetters => format!("{value:.0} dead-lettered run(s)"),
         AlertKind::Throttling => format!("{value:.0} throttled attempt(s)"),
+        AlertKind::WebhookMissing => {
+            format!("{value:.0} webhook topic(s) missing at the last check")
+        }
         AlertKind::NoEvents => format!(
             "no events in the last {} minutes, against {value:.0} in the week before",
             rule.window_minutes
@@ -708,9 +716,8 @@ fn describe_value(rule: &AlertRule, value: f64) -> String {
 }
 
 fn window_text(rule: &AlertRule) -> String {
-    use syncline_store::AlertKind;
     match rule.kind {
-        AlertKind::BacklogAge | AlertKind::AuthPaused => String::new(),
+        kind if !kind.windowed() => String::new(),
         _ => format!(" within {} minutes", rule.window_minutes),
     }
 }

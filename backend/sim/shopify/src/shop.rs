@@ -89,6 +89,9 @@ pub struct Faults {
     pub webhook_receiver_down: bool,
     /// Fraction (0..1) of webhook deliveries sent twice (same webhook id).
     pub duplicate_webhook_rate: f64,
+    /// `webhookSubscriptionCreate` refuses these topics (`ORDERS_CREATE`) with the user error
+    /// Shopify gives an app not approved for protected customer data.
+    pub refuse_webhook_topics: Vec<String>,
 }
 
 /// One Admin API request, as recorded for inspection.

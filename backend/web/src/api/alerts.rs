@@ -9,7 +9,7 @@ use syncline_store::{AlertChannel, AlertRule, AlertRuleId, ChannelId, Incident, 
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiQuery};
-use crate::alerting::{self, ChannelInput, RuleInput};
+use crate::alerting::{self, ChannelInput, DigestInput, RuleInput};
 use crate::auth::{ApiActor, Permission};
 use crate::{AppError, AppState};
 
@@ -22,7 +22,7 @@ pub struct IncidentView {
     pub rule_id: uuid::Uuid,
     /// The pair.
     pub pair_id: uuid::Uuid,
-    /// run_dead, dead_letters, failure_rate, backlog_age, auth_paused or throttling.
+    /// run_dead, dead_letters, failure_rate, backlog_age, auth_paused, throttling, no_events or webhook_missing.
     pub kind: String,
     /// One line.
     pub summary: String,
@@ -343,7 +343,7 @@ pub struct RuleView {
     pub id: uuid::Uuid,
     /// The pair.
     pub pair_id: uuid::Uuid,
-    /// run_dead, dead_letters, failure_rate, backlog_age, auth_paused or throttling.
+    /// run_dead, dead_letters, failure_rate, backlog_age, auth_paused, throttling, no_events or webhook_missing.
     pub kind: String,
     /// Switched on.
     pub enabled: bool,
@@ -353,6 +353,8 @@ pub struct RuleView {
     pub window_minutes: i64,
     /// Reminder interval in minutes.
     pub renotify_minutes: i64,
+    /// Channels its incidents notify; empty means every enabled channel.
+    pub channel_ids: Vec<uuid::Uuid>,
 }
 
 impl From<AlertRule> for RuleView {
@@ -365,6 +367,7 @@ impl From<AlertRule> for RuleView {
             threshold: r.threshold,
             window_minutes: r.window_minutes,
             renotify_minutes: r.renotify_minutes,
+            channel_ids: r.channel_ids.iter().map(|c| c.0).collect(),
         }
     }
 }
@@ -384,6 +387,9 @@ pub struct RuleRequest {
     /// Reminder interval in minutes.
     #[serde(default)]
     pub renotify_minutes: Option<i64>,
+    /// Channels its incidents notify (`[]`: every enabled channel); omitted keeps them.
+    #[serde(default)]
+    pub channel_ids: Option<Vec<String>>,
 }
 
 /// The alert rules of every pair (defaults are created on first use).
@@ -418,7 +424,107 @@ pub async fn update_rule(
         threshold: request.threshold.unwrap_or(rule.threshold),
         window_minutes: request.window_minutes.unwrap_or(rule.window_minutes),
         renotify_minutes: request.renotify_minutes.unwrap_or(rule.renotify_minutes),
+        channel_ids: request.channel_ids,
     };
     let rule = alerting::update_rule(&state, &actor, AlertRuleId(id), &input).await?;
     Ok(Json(rule.into()))
+}
+
+/// The daily digest settings of the tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DigestView {
+    /// Sent at all.
+    pub enabled: bool,
+    /// Email addresses it goes to.
+    pub recipients: Vec<String>,
+    /// Sent once a day, at the first evaluation at or after this hour (UTC, 0 to 23).
+    pub hour_utc: i64,
+}
+
+impl From<syncline_store::DigestSettings> for DigestView {
+    fn from(d: syncline_store::DigestSettings) -> Self {
+        DigestView {
+            enabled: d.enabled,
+            recipients: d.recipients,
+            hour_utc: d.hour_utc,
+        }
+    }
+}
+
+/// The tenant's daily digest settings (off until switched on).
+#[utoipa::path(get, path = "/api/v1/alert-digest", tag = "alerts", responses((status = 200, body = DigestView)))]
+pub async fn get_digest(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<DigestView>, AppError> {
+    let context = actor.require(Permission::View)?;
+    Ok(Json(
+        state.store.digest_settings(context.tenant.id).await?.into(),
+    ))
+}
+
+/// Changes the tenant's daily digest settings.
+#[utoipa::path(put, path = "/api/v1/alert-digest", tag = "alerts", request_body = DigestView,
+    responses((status = 200, body = DigestView), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn put_digest(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(request): ApiJson<DigestView>,
+) -> Result<Json<DigestView>, AppError> {
+    let input = DigestInput {
+        enabled: request.enabled,
+        recipients: request.recipients,
+        hour_utc: request.hour_utc,
+    };
+    Ok(Json(
+        alerting::save_digest(&state, &actor, &input).await?.into(),
+    ))
+}
+
+/// The outcome of a webhook-subscription check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookCheckView {
+    /// Topics the pair needs.
+    pub wanted: Vec<String>,
+    /// Topics Shopify had no subscription for at the expected callback URL.
+    pub missing: Vec<String>,
+    /// Missing topics registered again.
+    pub reregistered: Vec<String>,
+    /// Missing topics that could not be registered, and why.
+    pub failed: Vec<WebhookCheckFailure>,
+    /// Why the subscriptions could not be listed at all.
+    pub error: Option<String>,
+}
+
+/// A topic that could not be registered again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookCheckFailure {
+    /// The topic.
+    pub topic: String,
+    /// Shopify's refusal.
+    pub reason: String,
+}
+
+/// Checks the pair's Shopify webhook subscriptions now and re-registers missing ones (the
+/// periodic check does the same every `SYNCLINE_WEBHOOK_CHECK_INTERVAL` seconds).
+#[utoipa::path(post, path = "/api/v1/pairs/{pair_id}/webhooks/check", tag = "pairs",
+    params(("pair_id" = uuid::Uuid, Path, description = "Pair id")),
+    responses((status = 200, body = WebhookCheckView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn check_webhooks(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<uuid::Uuid>,
+) -> Result<Json<WebhookCheckView>, AppError> {
+    let report = alerting::check_webhooks(&state, &actor, syncline_store::PairId(id)).await?;
+    Ok(Json(WebhookCheckView {
+        wanted: report.wanted,
+        missing: report.missing,
+        reregistered: report.reregistered,
+        failed: report
+            .failed
+            .into_iter()
+            .map(|(topic, reason)| WebhookCheckFailure { topic, reason })
+            .collect(),
+        error: report.error,
+    }))
 }

@@ -104,6 +104,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::test_channel))
         .routes(routes!(alerts::list_rules))
         .routes(routes!(alerts::update_rule))
+        .routes(routes!(alerts::get_digest, alerts::put_digest))
+        .routes(routes!(alerts::check_webhooks))
         .routes(routes!(admin::list_tenants, admin::create_tenant))
         .routes(routes!(admin::suspend_tenant))
         .routes(routes!(admin::reactivate_tenant))

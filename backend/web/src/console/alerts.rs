@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use syncline_store::{AlertKind, IncidentId, TenantId};
+use syncline_store::{IncidentId, TenantId};
 
 use super::{Chrome, CsrfForm, PageResult, page_err};
-use crate::alerting::{self, ChannelInput, RuleInput};
+use crate::alerting::{self, ChannelInput, DigestInput, RuleInput};
 use crate::auth::{Actor, ConsoleActor, Permission};
 use crate::error::FieldError;
 use crate::{AppError, AppState};
@@ -37,6 +37,14 @@ struct RuleRow {
     window_minutes: i64,
     windowed: bool,
     renotify_minutes: i64,
+    /// Ids of the channels it routes to (empty: all).
+    channel_ids: Vec<String>,
+}
+
+/// A channel a rule may route to.
+struct ChannelChoice {
+    id: String,
+    name: String,
 }
 
 /// One pair's rules.
@@ -58,6 +66,10 @@ struct AlertsPage {
     channels: Vec<ChannelRow>,
     pairs: Vec<PairRules>,
     members: Vec<MemberChoice>,
+    channel_choices: Vec<ChannelChoice>,
+    digest_enabled: bool,
+    digest_recipients: String,
+    digest_hour: i64,
     notice: String,
     failure: String,
     new_secret: String,
@@ -125,7 +137,19 @@ async fn alerts_view(state: &AppState, actor: &Actor, outcome: Outcome) -> PageR
                 .unwrap_or("")
                 .to_owned(),
         })
+        .collect::<Vec<ChannelRow>>();
+    let channel_choices = channels
+        .iter()
+        .map(|c| ChannelChoice {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        })
         .collect();
+    let digest = state
+        .store
+        .digest_settings(tenant)
+        .await
+        .map_err(|e| page_err(e.into()))?;
     let rules = alerting::all_rules(state, tenant).await.map_err(page_err)?;
     let mut pairs = Vec::new();
     for pair in state
@@ -146,8 +170,9 @@ async fn alerts_view(state: &AppState, actor: &Actor, outcome: Outcome) -> PageR
                     enabled: r.enabled,
                     threshold: number(r.threshold),
                     window_minutes: r.window_minutes,
-                    windowed: !matches!(r.kind, AlertKind::BacklogAge | AlertKind::AuthPaused),
+                    windowed: r.kind.windowed(),
                     renotify_minutes: r.renotify_minutes,
+                    channel_ids: r.channel_ids.iter().map(ToString::to_string).collect(),
                 })
                 .collect(),
         });
@@ -176,6 +201,10 @@ async fn alerts_view(state: &AppState, actor: &Actor, outcome: Outcome) -> PageR
             channels,
             pairs,
             members,
+            channel_choices,
+            digest_enabled: digest.enabled,
+            digest_recipients: digest.recipients.join(", "),
+            digest_hour: digest.hour_utc,
             notice: outcome.notice,
             failure: outcome.failure,
             new_secret: outcome.new_secret,
@@ -355,6 +384,9 @@ pub(crate) struct RuleForm {
     window_minutes: String,
     #[serde(default)]
     renotify_minutes: String,
+    /// The channels chosen; none chosen routes to every enabled channel.
+    #[serde(default)]
+    channel_ids: Vec<String>,
 }
 
 /// `POST /console/alerts/rules/{rule_id}`.
@@ -387,6 +419,7 @@ pub(crate) async fn update_rule(
             threshold,
             window_minutes: window as i64,
             renotify_minutes: renotify as i64,
+            channel_ids: Some(form.channel_ids),
         };
         alerting::update_rule(&state, &actor, id, &input).await
     } else {
@@ -407,6 +440,66 @@ pub(crate) async fn update_rule(
             alerts_view(&state, &actor, outcome).await
         }
         Err(error) => or_errors(&state, &actor, error, rule_id).await,
+    }
+}
+
+/// The daily digest form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DigestForm {
+    #[serde(default)]
+    enabled: Option<String>,
+    /// Comma- or line-separated.
+    #[serde(default)]
+    recipients: String,
+    #[serde(default)]
+    hour_utc: String,
+}
+
+/// `POST /console/alerts/digest`.
+pub(crate) async fn save_digest(
+    State(state): State<AppState>,
+    CsrfForm(actor, form): CsrfForm<DigestForm>,
+) -> PageResult {
+    let hour = form.hour_utc.trim().parse::<i64>();
+    let result = match hour {
+        Ok(hour_utc) => {
+            let input = DigestInput {
+                enabled: form.enabled.is_some(),
+                recipients: form
+                    .recipients
+                    .split([',', '\n', ';'])
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                hour_utc,
+            };
+            alerting::save_digest(&state, &actor, &input).await
+        }
+        Err(_) => {
+            actor.require(Permission::Manage).map_err(page_err)?;
+            Err(AppError::Validation(vec![FieldError {
+                field: "digest_hour_utc".to_owned(),
+                message: "Enter an hour from 0 to 23 (UTC).".to_owned(),
+            }]))
+        }
+    };
+    match result {
+        Ok(settings) => {
+            let notice = if settings.enabled {
+                format!(
+                    "Daily digest saved: sent each day from {:02}:00 UTC.",
+                    settings.hour_utc
+                )
+            } else {
+                "Daily digest switched off.".to_owned()
+            };
+            let outcome = Outcome {
+                notice,
+                ..Outcome::default()
+            };
+            alerts_view(&state, &actor, outcome).await
+        }
+        Err(error) => or_errors(&state, &actor, error, "digest".into()).await,
     }
 }
 

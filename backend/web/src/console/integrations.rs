@@ -665,6 +665,56 @@ pub(crate) async fn place_test_order(
     pair_view(&state, &actor, id, status, notice, error).await
 }
 
+/// `POST /console/pairs/{pair_id}/webhooks/check`: lists the pair's subscriptions at Shopify
+/// now and re-registers missing ones (what the periodic check does).
+pub(crate) async fn check_webhooks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(actor, _): CsrfForm<Empty>,
+) -> PageResult {
+    let id = pair_id(&id).map_err(page_err)?;
+    let (notice, error) = match crate::alerting::check_webhooks(&state, &actor, id).await {
+        Ok(report) => match (
+            &report.error,
+            report.missing.is_empty(),
+            report.failed.is_empty(),
+        ) {
+            (Some(error), ..) => (
+                String::new(),
+                format!("The subscriptions could not be checked: {error}"),
+            ),
+            (None, true, _) => (
+                "Every webhook subscription is in place at Shopify.".to_owned(),
+                String::new(),
+            ),
+            (None, false, true) => (
+                format!(
+                    "Re-registered the missing subscriptions: {}.",
+                    report.reregistered.join(", ")
+                ),
+                String::new(),
+            ),
+            (None, false, false) => (
+                String::new(),
+                report
+                    .failed
+                    .iter()
+                    .map(|(topic, why)| format!("{topic} could not be re-registered: {why}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        },
+        Err(AppError::Conflict(message)) => (String::new(), message),
+        Err(other) => return Err(page_err(other)),
+    };
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    pair_view(&state, &actor, id, status, notice, error).await
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct PauseForm {
     #[serde(default)]

@@ -95,6 +95,10 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(integrations::place_test_order),
         ),
         (
+            "/console/pairs/{pair_id}/webhooks/check",
+            post(integrations::check_webhooks),
+        ),
+        (
             "/console/pairs/{pair_id}/mappings/{flow}",
             get(mapper::mapper_page),
         ),
@@ -142,6 +146,7 @@ pub fn route_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(alerts::test_channel),
         ),
         ("/console/alerts/rules/{rule_id}", post(alerts::update_rule)),
+        ("/console/alerts/digest", post(alerts::save_digest)),
         ("/console/incidents", get(alerts::incidents_page)),
         (
             "/console/incidents/{incident_id}/acknowledge",

@@ -13,6 +13,7 @@
 mod cost;
 mod error;
 mod ops;
+mod stats;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -29,6 +30,7 @@ use serde_json::Value;
 pub use cost::{QueryCost, ThrottleStatus};
 pub use error::{ClientError, UserError};
 pub use ops::{DOCUMENTS, ShopInfo, WebhookSubscription, topic_enum};
+pub use stats::{CallStats, call_stats};
 
 /// The Admin API version used when the configuration names none.
 pub const DEFAULT_API_VERSION: &str = "2025-01";
@@ -260,6 +262,25 @@ impl AdminClient {
         &self,
         req: &GraphqlRequest,
     ) -> Result<GraphqlResponse<T>, ClientError> {
+        let mut charged = None;
+        let result = self.graphql_once(req, &mut charged).await;
+        // A request refused before it was sent (cost above the bucket) is not a call.
+        let sent = !matches!(&result, Err(ClientError::Invalid { code: Some(c), .. }) if c == "MAX_COST_EXCEEDED");
+        if sent {
+            let outcome = match &result {
+                Ok(_) => Ok(()),
+                Err(error) => Err(matches!(error, ClientError::Throttled { .. })),
+            };
+            stats::record(outcome, charged);
+        }
+        result
+    }
+
+    async fn graphql_once<T: DeserializeOwned>(
+        &self,
+        req: &GraphqlRequest,
+        charged: &mut Option<f64>,
+    ) -> Result<GraphqlResponse<T>, ClientError> {
         let inner = &self.inner;
         let waited = inner
             .bucket
@@ -312,6 +333,7 @@ impl AdminClient {
         let cost = raw.extensions.and_then(|e| e.cost);
         if let Some(c) = &cost {
             inner.bucket.observe(&c.throttle_status).await;
+            *charged = c.actual_query_cost;
         }
         if let Some(errors) = raw.errors.filter(|e| !e.is_null()) {
             return Err(classify_graphql_errors(errors, cost.as_ref(), req.cost));

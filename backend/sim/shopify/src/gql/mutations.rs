@@ -1371,6 +1371,23 @@ impl Mutation {
         };
         let mut data = g.shop.lock();
         if data
+            .faults
+            .refuse_webhook_topics
+            .iter()
+            .any(|t| t == topic.name())
+        {
+            let rest = topic.name().to_ascii_lowercase().replacen('_', "/", 1);
+            return Ok(WebhookSubscriptionCreatePayload {
+                user_errors: vec![ue(
+                    &["webhookSubscription"],
+                    format!(
+                        "You do not have permission to create or update webhooks with {rest} topic. This topic contains protected customer data."
+                    ),
+                )],
+                webhook_subscription: None,
+            });
+        }
+        if data
             .subscriptions
             .values()
             .any(|s| s.app == g.app && s.topic == topic.name() && s.callback_url == url.0)
