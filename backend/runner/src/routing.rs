@@ -178,5 +178,8 @@ pub async fn input_snapshot(
     };
     Ok(serde_json::from_slice(&event.payload)
         .ok()
-        .map(|payload| crate::flows::redact::redact_personal(&payload)))
+        .map(|mut payload: serde_json::Value| {
+            crate::flows::redact::mask_personal(&mut payload);
+            payload
+        }))
 }

@@ -379,23 +379,22 @@ impl Store {
         Ok(Some(run))
     }
 
-    /// Records how the current attempt ended.
+    /// Records how the current attempt ended. Reads nothing back: the worker has what it
+    /// needs, and decoding the snapshots just written cost more than writing them.
     pub async fn finish_run(
         &self,
         tenant: TenantId,
         id: RunId,
         outcome: &RunOutcome,
-    ) -> Result<Run, StoreError> {
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
-        let sql = format!(
-            "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
-             d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
-             mapping_version = COALESCE($9, mapping_version), input_snapshot = COALESCE($11, input_snapshot), \
-             lease_until = NULL, updated_at = $10, dispatched_at = NULL \
-             WHERE tenant_id = $1 AND id = $2 RETURNING {RUN_COLUMNS}"
-        );
-        let row: Option<RunRow> = on_write!(self, pool => {
-            sqlx::query_as(&sql)
+        let sql = "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
+                   d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
+                   mapping_version = COALESCE($9, mapping_version), input_snapshot = COALESCE($11, input_snapshot), \
+                   lease_until = NULL, updated_at = $10, dispatched_at = NULL \
+                   WHERE tenant_id = $1 AND id = $2";
+        let changed = on_write!(self, pool => {
+            sqlx::query(sql)
                 .bind(tenant)
                 .bind(id)
                 .bind(outcome.status.as_str())
@@ -407,17 +406,20 @@ impl Store {
                 .bind(&outcome.mapping_version)
                 .bind(now)
                 .bind(outcome.input_snapshot.as_ref().map(Json))
-                .fetch_optional(pool)
+                .execute(pool)
                 .await
+                .map(|r| r.rows_affected())
         })?;
-        let run: Run = row.ok_or(StoreError::NotFound)?.try_into()?;
-        let attempt = "UPDATE run_attempts SET finished_at = $4, outcome = $5, error = $6, error_class = $7 \
-                       WHERE tenant_id = $1 AND run_id = $2 AND number = $3";
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let attempt = "UPDATE run_attempts SET finished_at = $3, outcome = $4, error = $5, error_class = $6 \
+                       WHERE tenant_id = $1 AND run_id = $2 \
+                       AND number = (SELECT attempts FROM runs WHERE tenant_id = $1 AND id = $2)";
         on_write!(self, pool => {
             sqlx::query(attempt)
                 .bind(tenant)
                 .bind(id)
-                .bind(run.attempts)
                 .bind(now)
                 .bind(outcome.status.as_str())
                 .bind(&outcome.error)
@@ -426,7 +428,7 @@ impl Store {
                 .await
                 .map(|_| ())
         })?;
-        Ok(run)
+        Ok(())
     }
 
     /// Puts a finished run back in the queue (replay).

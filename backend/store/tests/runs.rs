@@ -163,7 +163,8 @@ async fn runs_are_created_once_claimed_atomically_retried_and_listed() {
             mapping_version: Some("default-1".into()),
             ..outcome(RunStatus::Succeeded)
         };
-        let finished = store.finish_run(tenant, run.id, &done).await.unwrap();
+        store.finish_run(tenant, run.id, &done).await.unwrap();
+        let finished = store.run(tenant, run.id).await.unwrap().unwrap();
         assert_eq!(
             (
                 finished.status,

@@ -340,7 +340,8 @@ impl FlowEngine {
         mapping_version: Option<String>,
     ) -> RunOutcome {
         let error = match result {
-            Ok(success) => {
+            Ok(mut success) => {
+                redact::mask_personal(&mut success.output);
                 tracing::info!(run_id = %run.id, d365_ref = success.d365_ref.as_deref().unwrap_or(""), note = %success.note, "run succeeded");
                 return RunOutcome {
                     status: RunStatus::Succeeded,
@@ -350,7 +351,7 @@ impl FlowEngine {
                     d365_ref: success.d365_ref,
                     output_snapshot: Some(json!({
                         "note": success.note,
-                        "records": redact::redact_personal(&success.output),
+                        "records": success.output,
                     })),
                     mapping_version,
                     input_snapshot: None,

@@ -66,9 +66,6 @@ pub(super) async fn process(
         .ok_or_else(|| FlowError::Permanent("the event was deleted".into()))?;
     let payload: Value = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("malformed JSON: {e}")))?;
-    if run.input_snapshot.is_none() {
-        *input_snapshot = Some(super::redact::redact_personal(&payload));
-    }
     // From the bytes, not from `payload`: that would clone the whole document first.
     let order: ShopifyOrder = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("not a Shopify order: {e}")))?;
@@ -85,17 +82,25 @@ pub(super) async fn process(
         d365: &d365,
         session,
         order,
-        payload,
+        payload: std::sync::Mutex::new(payload),
         shop_domain: event.shop_domain,
     };
-    match event.topic.as_str() {
+    let result = match event.topic.as_str() {
         "orders/create" => order_flow.create().await,
         "orders/updated" => order_flow.update().await,
         "orders/cancelled" => order_flow.cancel().await,
         other => Err(FlowError::Permanent(format!(
             "the orders flow does not handle {other}"
         ))),
+    };
+    if run.input_snapshot.is_none()
+        && let Ok(mut payload) = order_flow.payload.into_inner()
+    {
+        // The flow is done with the document: mask it where it lies instead of copying it.
+        super::redact::mask_personal(&mut payload);
+        *input_snapshot = Some(payload);
     }
+    result
 }
 
 struct OrderFlow<'a> {
@@ -106,7 +111,8 @@ struct OrderFlow<'a> {
     d365: &'a Connection,
     session: D365Session<'a>,
     order: ShopifyOrder,
-    payload: Value,
+    /// The order as parsed once; locked only while the mapping reads it.
+    payload: std::sync::Mutex<Value>,
     shop_domain: String,
 }
 
@@ -297,14 +303,24 @@ impl OrderFlow<'_> {
 
     /// Applies the pair's mapping; the runner fills `syncline.customer_account`.
     fn map(&self, account: &str) -> Result<(Value, Vec<Value>), FlowError> {
-        let mut source = self.payload.clone();
-        if let Value::Object(map) = &mut source {
+        let mut source = self
+            .payload
+            .lock()
+            .map_err(|_| FlowError::Transient("the order document is unavailable".into()))?;
+        // Lent to the mapping for the call, not copied: the order is the largest thing a run
+        // holds. Inserted last, the key is removed again without reordering the document.
+        if let Value::Object(map) = &mut *source {
             map.insert(
                 "syncline".into(),
                 json!({ "customer_account": account, "pair": self.pair.name }),
             );
         }
-        let output = apply_value(&self.mapping.compiled, &source).map_err(|e| {
+        let output = apply_value(&self.mapping.compiled, &source);
+        if let Value::Object(map) = &mut *source {
+            map.remove("syncline");
+        }
+        drop(source);
+        let output = output.map_err(|e| {
             FlowError::Permanent(format!("mapping {} failed: {e}", self.mapping.label))
         })?;
         let header = output

@@ -1,7 +1,7 @@
 //! Personal data masking for run snapshots: operators need to see the shape of what flowed,
 //! not the buyer's name, address, e-mail or phone.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Shopify payload fields that hold personal data wherever they appear.
 const PERSONAL_KEYS: &[&str] = &[
@@ -50,30 +50,27 @@ const PERSONAL_PROPERTIES: &[&str] = &[
 
 const MASK: &str = "[redacted]";
 
-/// A copy of a Shopify payload with personal data masked.
-pub fn redact_personal(value: &Value) -> Value {
-    redact(value, false)
+/// Masks personal data in place, for a document nobody needs unmasked any more.
+pub fn mask_personal(value: &mut Value) {
+    mask(value, false);
 }
 
-fn redact(value: &Value, person: bool) -> Value {
+fn mask(value: &mut Value, person: bool) {
     match value {
         Value::Object(map) => {
-            let mut out = Map::with_capacity(map.len());
-            for (key, inner) in map {
+            for (key, inner) in map.iter_mut() {
                 let masked = PERSONAL_KEYS.contains(&key.as_str())
                     || (person && key == "name")
                     || PERSONAL_PROPERTIES.contains(&key.as_str());
-                let replacement = if masked && !inner.is_null() {
-                    Value::String(MASK.to_owned())
+                if masked && !inner.is_null() {
+                    *inner = Value::String(MASK.to_owned());
                 } else {
-                    redact(inner, PERSON_OBJECTS.contains(&key.as_str()))
-                };
-                out.insert(key.clone(), replacement);
+                    mask(inner, PERSON_OBJECTS.contains(&key.as_str()));
+                }
             }
-            Value::Object(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, person)).collect()),
-        other => other.clone(),
+        Value::Array(items) => items.iter_mut().for_each(|item| mask(item, person)),
+        _ => {}
     }
 }
 
@@ -90,7 +87,8 @@ mod tests {
             "shipping_address": {"name": "Bob Norman", "address1": "1 Main St", "city": "Ottawa"},
             "line_items": [{"name": "Hat", "sku": "H-1", "quantity": 2}],
         });
-        let out = redact_personal(&order);
+        let mut out = order;
+        mask_personal(&mut out);
         assert_eq!(out["name"], "#1001");
         assert_eq!(out["email"], MASK);
         assert_eq!(out["customer"]["first_name"], MASK);
@@ -105,7 +103,8 @@ mod tests {
     #[test]
     fn masks_d365_personal_properties() {
         let header = json!({"SalesOrderName": "Bob Norman", "Email": "bob@example.com", "CurrencyCode": "USD"});
-        let out = redact_personal(&header);
+        let mut out = header;
+        mask_personal(&mut out);
         assert_eq!(out["SalesOrderName"], MASK);
         assert_eq!(out["Email"], MASK);
         assert_eq!(out["CurrencyCode"], "USD");

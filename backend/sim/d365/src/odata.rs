@@ -831,6 +831,29 @@ fn get_one(
     r
 }
 
+/// A `Property eq 'text'` the whole filter requires (alone or under `and`), usable with an
+/// equality index: a string property, a literal without wildcards that is not the
+/// property's default (rows without the property read as the default and are not indexed).
+fn indexed_equality<'e>(e: &'e filter::Expr, set: &EntitySet) -> Option<(&'e str, &'e str)> {
+    use filter::{Expr, Literal, Op, Operand};
+    match e {
+        Expr::And(a, b) => indexed_equality(a, set).or_else(|| indexed_equality(b, set)),
+        Expr::Cmp(Operand::Prop(p), Op::Eq, Operand::Lit(Literal::Str(v)))
+        | Expr::Cmp(Operand::Lit(Literal::Str(v)), Op::Eq, Operand::Prop(p)) => {
+            let prop = set.prop(p)?;
+            let usable = prop.ty == crate::schema::EdmType::String
+                && !v.is_empty()
+                && !v.contains('*')
+                && prop
+                    .default
+                    .as_str()
+                    .is_none_or(|d| crate::store::fold_case(d) != crate::store::fold_case(v));
+            usable.then_some((p.as_str(), v.as_str()))
+        }
+        _ => None,
+    }
+}
+
 fn query_set(
     ctx: &Ctx,
     store: &Store,
@@ -900,8 +923,17 @@ fn query_set(
         None => 0,
     };
 
-    let mut rows: Vec<&Row> = store
-        .rows(&set.table)
+    // An indexed equality in the filter narrows the rows first; the whole filter still
+    // decides, so the index only saves the scan.
+    let indexed = filter
+        .as_ref()
+        .and_then(|f| indexed_equality(f, set))
+        .and_then(|(column, value)| store.rows_where_eq(&set.table, column, value));
+    let candidates: Box<dyn Iterator<Item = &Row>> = match indexed {
+        Some(rows) => Box::new(rows.into_iter()),
+        None => Box::new(store.rows(&set.table)),
+    };
+    let mut rows: Vec<&Row> = candidates
         .filter(|r| {
             !set.company_scoped()
                 || cross

@@ -103,12 +103,33 @@ fn parent_link(table: &str) -> Option<&'static str> {
 /// (child table, lower-cased dataAreaId, lower-cased parent id).
 type ParentKey = (String, String, String);
 
+/// Columns with an equality index: the lookups an integration makes for every document it
+/// syncs (F&O serves them from SQL indexes). Without one each lookup scanned the whole
+/// table, and the emulator, not the client under test, became the bottleneck of a run of
+/// thousands of orders.
+const EQ_INDEXED: &[(&str, &str)] = &[
+    ("Customer", "PrimaryContactEmail"),
+    ("SalesOrderHeader", "CustomersOrderReference"),
+    ("SalesOrderHeader", "CustomerRequisitionNumber"),
+];
+
+/// (table, column, case-folded value).
+type EqKey = (&'static str, &'static str, String);
+
+/// Folds case the way `$filter` string comparison does (per character, so equal under
+/// that comparison means equal here).
+pub fn fold_case(value: &str) -> String {
+    value.chars().flat_map(char::to_lowercase).collect()
+}
+
 /// The tables and number sequences.
 #[derive(Debug, Default)]
 pub struct Store {
     tables: BTreeMap<String, BTreeMap<String, Row>>,
     /// Lines by their document, so large order books stay linear to work with.
     children: HashMap<ParentKey, BTreeSet<String>>,
+    /// Row keys by the value of an [`EQ_INDEXED`] column.
+    eq_index: HashMap<EqKey, BTreeSet<String>>,
     next_recid: i64,
     sequences: BTreeMap<(String, String), u64>,
     /// Known legal entities.
@@ -269,6 +290,7 @@ impl Store {
         Store {
             tables: BTreeMap::new(),
             children: HashMap::new(),
+            eq_index: HashMap::new(),
             next_recid: FIRST_RECID,
             sequences: BTreeMap::new(),
             companies,
@@ -305,11 +327,25 @@ impl Store {
     /// replace goes through here (and every removal through `remove_row`).
     fn put_row(&mut self, table: &str, key: String, row: Row) {
         let new_parent = Self::parent_key(table, &row.data);
+        let new_indexed = Self::indexed_values(table, &row.data);
         let old = self
             .tables
             .entry(table.to_string())
             .or_default()
             .insert(key.clone(), row);
+        if let Some(old) = &old {
+            for index_key in Self::indexed_values(table, &old.data) {
+                if let Some(keys) = self.eq_index.get_mut(&index_key) {
+                    keys.remove(&key);
+                }
+            }
+        }
+        for index_key in new_indexed {
+            self.eq_index
+                .entry(index_key)
+                .or_default()
+                .insert(key.clone());
+        }
         if let Some(old_parent) = old.and_then(|o| Self::parent_key(table, &o.data))
             && let Some(set) = self.children.get_mut(&old_parent)
         {
@@ -322,12 +358,49 @@ impl Store {
 
     fn remove_row(&mut self, table: &str, key: &str) -> Option<Row> {
         let old = self.tables.get_mut(table)?.remove(key)?;
+        for index_key in Self::indexed_values(table, &old.data) {
+            if let Some(keys) = self.eq_index.get_mut(&index_key) {
+                keys.remove(key);
+            }
+        }
         if let Some(p) = Self::parent_key(table, &old.data)
             && let Some(set) = self.children.get_mut(&p)
         {
             set.remove(key);
         }
         Some(old)
+    }
+
+    /// The index entries of a row: its string values in [`EQ_INDEXED`] columns.
+    fn indexed_values(table: &str, data: &Map<String, Value>) -> Vec<EqKey> {
+        EQ_INDEXED
+            .iter()
+            .filter(|(t, _)| *t == table)
+            .filter_map(|&(t, column)| {
+                let value = data.get(column)?.as_str()?;
+                Some((t, column, fold_case(value)))
+            })
+            .collect()
+    }
+
+    /// The rows of `table` whose `column` equals `value` (case-insensitive), in key order,
+    /// or `None` when the column has no index. Rows without the column are not included.
+    pub fn rows_where_eq<'a>(
+        &'a self,
+        table: &str,
+        column: &str,
+        value: &str,
+    ) -> Option<Vec<&'a Row>> {
+        let &(t, c) = EQ_INDEXED
+            .iter()
+            .find(|(t, c)| *t == table && *c == column)?;
+        let keys = self.eq_index.get(&(t, c, fold_case(value)));
+        Some(
+            keys.into_iter()
+                .flatten()
+                .filter_map(|key| self.get(table, key))
+                .collect(),
+        )
     }
 
     /// Lines of one document (`SalesOrderLine` by order, `PaymentJournalLine` by batch).
@@ -461,7 +534,8 @@ impl Store {
     }
 
     /// Mutable access to a row of a table without lines (control plane
-    /// adjustments); rows of line tables change only through `put_row`.
+    /// adjustments); rows of line tables change only through `put_row`. Callers must not
+    /// change an [`EQ_INDEXED`] column through it.
     pub fn get_mut(&mut self, table: &str, key: &str) -> Option<&mut Row> {
         if parent_link(table).is_some() {
             return None;

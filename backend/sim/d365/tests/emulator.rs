@@ -1490,3 +1490,87 @@ async fn concurrent_batches_get_unique_numbers() {
     let first: Vec<&String> = orders[0].as_object().unwrap().keys().take(2).collect();
     assert_eq!(first, ["dataAreaId", "SalesOrderNumber"]);
 }
+
+/// Lookups by e-mail and by order reference (served from an index) stay exact through
+/// creation, a change of the looked-up value, case differences, a rolled-back changeset
+/// and deletion.
+#[tokio::test]
+async fn indexed_equality_lookups_follow_every_change() {
+    let s = sim().await;
+    let by_email = |email: &str| {
+        format!("CustomersV3?$filter=PrimaryContactEmail%20eq%20'{email}'&$select=CustomerAccount")
+    };
+    let accounts = |b: &Value| -> Vec<String> {
+        b["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a result: {b}"))
+            .iter()
+            .map(|r| r["CustomerAccount"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (st, _, c) = s
+        .post(
+            "CustomersV3",
+            json!({"OrganizationName": "Index Co", "CustomerGroupId": "30", "SalesCurrencyCode": "USD",
+                   "PartyType": "Organization", "PrimaryContactEmail": "Ops@Index.example"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let account = c["CustomerAccount"].as_str().unwrap().to_owned();
+    let (_, _, b) = s.get(&by_email("ops@INDEX.example")).await;
+    assert_eq!(
+        accounts(&b),
+        vec![account.clone()],
+        "case-insensitive, as F&O"
+    );
+    // Combined with another condition the other condition still applies.
+    let (_, _, b) = s
+        .get("CustomersV3?$filter=PrimaryContactEmail%20eq%20'ops@index.example'%20and%20CustomerAccount%20eq%20'NOPE'&$select=CustomerAccount")
+        .await;
+    assert_eq!(accounts(&b), Vec::<String>::new());
+
+    let key = format!("CustomersV3(dataAreaId='usmf',CustomerAccount='{account}')");
+    let (st, _, b) = s
+        .send(
+            reqwest::Method::PATCH,
+            &key,
+            Some(json!({"PrimaryContactEmail": "billing@index.example"})),
+        )
+        .await;
+    assert!(st.is_success(), "{st} {b}");
+    let (_, _, b) = s.get(&by_email("ops@index.example")).await;
+    assert_eq!(accounts(&b), Vec::<String>::new(), "the old value is gone");
+    let (_, _, b) = s.get(&by_email("billing@index.example")).await;
+    assert_eq!(accounts(&b), vec![account.clone()]);
+
+    let (st, _, b) = s.send(reqwest::Method::DELETE, &key, None).await;
+    assert!(st.is_success(), "{st} {b}");
+    let (_, _, b) = s.get(&by_email("billing@index.example")).await;
+    assert_eq!(
+        accounts(&b),
+        Vec::<String>::new(),
+        "a deleted row is not found"
+    );
+
+    // Orders by reference, including one whose reference only differs in case.
+    for reference in ["IDX-1", "idx-1", "IDX-2"] {
+        let (st, _, b) = s
+            .post(
+                "SalesOrderHeadersV2",
+                json!({"OrderingCustomerAccountNumber": "US-001", "CustomersOrderReference": reference}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
+    let (_, _, b) = s
+        .get("SalesOrderHeadersV2?$filter=CustomersOrderReference%20eq%20'Idx-1'&$select=CustomersOrderReference")
+        .await;
+    let mut found: Vec<&str> = b["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["CustomersOrderReference"].as_str().unwrap())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, vec!["IDX-1", "idx-1"]);
+}
