@@ -205,16 +205,20 @@ pub async fn set_tenant_status(
     status: TenantStatus,
 ) -> Result<Tenant, AppError> {
     let tenant = state.store.set_tenant_status(tenant, status).await?;
-    let action = match status {
-        TenantStatus::Active => "tenant.reactivate",
-        TenantStatus::Suspended => "tenant.suspend",
+    // Webhooks kept arriving while suspended and were held: route them now.
+    let (action, released) = match status {
+        TenantStatus::Active => (
+            "tenant.reactivate",
+            crate::billing::release_held_events(state, tenant.id).await?,
+        ),
+        TenantStatus::Suspended => ("tenant.suspend", 0),
     };
     audit(
         &state.store,
         Some(tenant.id),
         actor,
         action,
-        json!({ "slug": tenant.slug }),
+        json!({ "slug": tenant.slug, "released_events": released }),
     )
     .await;
     Ok(tenant)

@@ -307,6 +307,28 @@ pub async fn set_subscription(
     Ok(subscription)
 }
 
+/// Routes the tenant's held events once nothing holds its processing any more (the tenant
+/// and its subscription both active); answers how many were released.
+pub(crate) async fn release_held_events(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<usize, AppError> {
+    if state.store.processing_hold(tenant).await?.is_some() {
+        return Ok(0);
+    }
+    let ids = state.store.release_held_inbox_of_tenant(tenant).await?;
+    let released = ids.len();
+    for inbox_id in ids {
+        if let Err(error) =
+            syncline_runner::route_event(&state.store, state.dispatcher.as_ref(), tenant, inbox_id)
+                .await
+        {
+            tracing::warn!(%error, %inbox_id, "routing a released event failed; the sweeper retries");
+        }
+    }
+    Ok(released)
+}
+
 /// Suspends, lapses or reactivates a subscription. Suspended and lapsed subscriptions pause
 /// processing while webhooks are still stored; on reactivation the held events are routed.
 pub async fn set_subscription_status(
@@ -317,24 +339,11 @@ pub async fn set_subscription_status(
 ) -> Result<Subscription, AppError> {
     actor.require_platform_admin()?;
     let subscription = state.store.set_subscription_status(tenant, status).await?;
-    let mut released = 0;
-    if status == SubscriptionStatus::Active && state.store.processing_hold(tenant).await?.is_none()
-    {
-        let ids = state.store.release_held_inbox_of_tenant(tenant).await?;
-        released = ids.len();
-        for inbox_id in ids {
-            if let Err(error) = syncline_runner::route_event(
-                &state.store,
-                state.dispatcher.as_ref(),
-                tenant,
-                inbox_id,
-            )
-            .await
-            {
-                tracing::warn!(%error, %inbox_id, "routing a released event failed; the sweeper retries");
-            }
-        }
-    }
+    let released = if status == SubscriptionStatus::Active {
+        release_held_events(state, tenant).await?
+    } else {
+        0
+    };
     audit(
         &state.store,
         Some(tenant),

@@ -452,3 +452,66 @@ async fn privacy_webhooks_redact_the_stored_personal_data_of_a_customer_and_then
         );
     }
 }
+
+/// A suspended tenant's orders are stored and held, and reactivating the tenant routes
+/// them: nothing is lost while a tenant is suspended.
+#[tokio::test]
+async fn a_suspended_tenants_orders_are_held_and_routed_on_reactivation() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let setup = active_sandbox_pair(&app).await;
+        let admin_email = unique_email("admin");
+        app.user(&admin_email, None, true).await;
+        let admin = app.session(&admin_email).await;
+        let admin_csrf = app.csrf(&admin).await;
+        let tenant_action = |action: &str| {
+            admin
+                .post(app.url(&format!("/api/v1/admin/tenants/{}/{action}", setup.tenant)))
+                .header("x-csrf-token", &admin_csrf)
+                .send()
+        };
+        assert_eq!(tenant_action("suspend").await.unwrap().status(), 204);
+
+        let body = ORDER.as_bytes();
+        let (status, _) = deliver(
+            &app,
+            &setup.shopify,
+            "wh-suspended",
+            body,
+            &sign(&setup.secret, body),
+        )
+        .await;
+        assert_eq!(status, 200, "{mode:?}: acknowledged while suspended");
+        let held = app.store.list_inbox(setup.tenant, 10).await.unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(
+            held[0].status,
+            InboxStatus::Held,
+            "{mode:?}: held, not dropped"
+        );
+        assert!(
+            app.store
+                .list_runs(setup.tenant, &Default::default(), None, 10)
+                .await
+                .unwrap()
+                .runs
+                .is_empty(),
+            "{mode:?}: no work while suspended"
+        );
+
+        assert_eq!(tenant_action("reactivate").await.unwrap().status(), 204);
+        let events = app.store.list_inbox(setup.tenant, 10).await.unwrap();
+        assert_eq!(
+            events[0].status,
+            InboxStatus::Done,
+            "{mode:?}: routed on reactivation: {events:?}"
+        );
+        let runs = app
+            .store
+            .list_runs(setup.tenant, &Default::default(), None, 10)
+            .await
+            .unwrap()
+            .runs;
+        assert_eq!(runs.len(), 1, "{mode:?}: one run for the held order");
+    }
+}
