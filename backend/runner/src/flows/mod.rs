@@ -141,9 +141,13 @@ impl Default for FlowOptions {
         FlowOptions {
             lease: Duration::from_secs(120),
             retry: RetryPolicy::default(),
+            // A connection that states no budget (`requests_per_5_minutes`) is only kept
+            // from bursting absurdly: D365's service protection answers 429 with Retry-After,
+            // which every worker then honours. The former 1,000 operations/s, at four or five
+            // operations per order, capped a pair at about 200 orders/s.
             d365_limit: RateLimit {
-                capacity: 1000,
-                refill_per_second: 1000.0,
+                capacity: 10_000,
+                refill_per_second: 10_000.0,
             },
         }
     }
