@@ -238,21 +238,6 @@ impl Store {
         Ok(row.map(MappingVersion::from))
     }
 
-    /// The number of the newest published version, without its document: runs check it to
-    /// know whether their compiled copy is current.
-    pub async fn published_mapping_number(
-        &self,
-        tenant: TenantId,
-        pair: PairId,
-        flow: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        let sql = "SELECT MAX(version) FROM mapping_versions WHERE tenant_id = $1 AND pair_id = $2 AND flow = $3";
-        let row: (Option<i64>,) = on_pool!(self, pool => {
-            sqlx::query_as(sql).bind(tenant).bind(pair).bind(flow).fetch_one(pool).await
-        })?;
-        Ok(row.0)
-    }
-
     /// The version runs use: the newest published one (none means the default template).
     pub async fn published_mapping(
         &self,

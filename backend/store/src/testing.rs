@@ -120,3 +120,48 @@ pub fn without_keys(store: &Store) -> Store {
     bare.keyring = None;
     bare
 }
+
+/// A new tenant with a Shopify and a D365 connection joined by one pair (flow `orders`) in
+/// `environment` (`sandbox` or `production`).
+pub async fn tenant_with_pair(
+    store: &Store,
+    slug: &str,
+    environment: &str,
+) -> (crate::TenantId, crate::Pair) {
+    let tenant = store
+        .create_tenant(&crate::NewTenant {
+            slug: slug.into(),
+            name: slug.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create tenant {slug}: {e}"))
+        .id;
+    let connection = |kind, name: &str| crate::NewConnection {
+        kind,
+        name: name.into(),
+        sandbox: true,
+        settings: serde_json::json!({}),
+    };
+    let shop = store
+        .create_connection(tenant, &connection(crate::ConnectionKind::Shopify, "s"))
+        .await
+        .unwrap_or_else(|e| panic!("create Shopify connection: {e}"));
+    let erp = store
+        .create_connection(tenant, &connection(crate::ConnectionKind::D365, "d"))
+        .await
+        .unwrap_or_else(|e| panic!("create D365 connection: {e}"));
+    let pair = store
+        .create_pair(
+            tenant,
+            &crate::NewPair {
+                name: "p".into(),
+                shopify_connection_id: shop.id,
+                d365_connection_id: erp.id,
+                environment: environment.into(),
+                flows: vec!["orders".into()],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create pair: {e}"));
+    (tenant, pair)
+}

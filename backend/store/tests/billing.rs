@@ -13,10 +13,7 @@ use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
 use syncline_core::billing::{Interval, build_invoice, nth_period, segments_from_changes};
 use syncline_store::testing;
-use syncline_store::{
-    BillableEvent, ConnectionKind, NewConnection, NewPair, NewPlan, NewTenant, PairStatus, RunId,
-    Store, SubscriptionStatus, TenantId,
-};
+use syncline_store::{BillableEvent, NewPlan, PairStatus, RunId, SubscriptionStatus};
 
 fn dec(value: &str) -> Decimal {
     Decimal::from_str(value).unwrap()
@@ -24,45 +21,6 @@ fn dec(value: &str) -> Decimal {
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-async fn tenant_with_pair(store: &Store, slug: &str) -> (TenantId, syncline_store::Pair) {
-    let tenant = store
-        .create_tenant(&NewTenant {
-            slug: slug.into(),
-            name: slug.into(),
-        })
-        .await
-        .unwrap()
-        .id;
-    let connection = |kind, name: &str| NewConnection {
-        kind,
-        name: name.into(),
-        sandbox: true,
-        settings: serde_json::json!({}),
-    };
-    let shop = store
-        .create_connection(tenant, &connection(ConnectionKind::Shopify, "s"))
-        .await
-        .unwrap();
-    let erp = store
-        .create_connection(tenant, &connection(ConnectionKind::D365, "d"))
-        .await
-        .unwrap();
-    let pair = store
-        .create_pair(
-            tenant,
-            &NewPair {
-                name: "p".into(),
-                shopify_connection_id: shop.id,
-                d365_connection_id: erp.id,
-                environment: "production".into(),
-                flows: vec!["orders".into()],
-            },
-        )
-        .await
-        .unwrap();
-    (tenant, pair)
 }
 
 fn connect_plan() -> NewPlan {
@@ -84,7 +42,7 @@ async fn billing_tells_one_story_on_both_backends() {
     for db in testing::both().await {
         let store = &db.store;
         let backend = store.backend().name();
-        let (tenant, pair) = tenant_with_pair(store, "acme").await;
+        let (tenant, pair) = testing::tenant_with_pair(store, "acme", "production").await;
 
         // Plans keep their decimals and a taken code is a named conflict.
         let plan = store.create_plan(&connect_plan()).await.unwrap();
@@ -283,7 +241,7 @@ async fn billing_tells_one_story_on_both_backends() {
         assert!(!invoice.is_overdue(day(2026, 5, 31)));
 
         // Another tenant cannot see or pay it.
-        let (other, _) = tenant_with_pair(store, "other").await;
+        let (other, _) = testing::tenant_with_pair(store, "other", "production").await;
         assert!(store.invoice(other, invoice.id).await.unwrap().is_none());
         assert!(
             store

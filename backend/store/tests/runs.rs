@@ -5,8 +5,8 @@
 use chrono::{Duration, Utc};
 use syncline_store::testing;
 use syncline_store::{
-    ConnectionKind, InboxInsert, InboxStatus, NewConnection, NewInboxEvent, NewPair, NewRun,
-    NewTenant, RunFilter, RunOutcome, RunStatus, Store, TenantId,
+    InboxInsert, InboxStatus, NewInboxEvent, NewRun, RunFilter, RunOutcome, RunStatus, Store,
+    TenantId,
 };
 
 async fn fixture(
@@ -17,42 +17,8 @@ async fn fixture(
     syncline_store::PairId,
     syncline_store::ConnectionId,
 ) {
-    let tenant = store
-        .create_tenant(&NewTenant {
-            slug: slug.into(),
-            name: slug.into(),
-        })
-        .await
-        .unwrap()
-        .id;
-    let connection = |kind, name: &str| NewConnection {
-        kind,
-        name: name.into(),
-        sandbox: true,
-        settings: serde_json::json!({}),
-    };
-    let shop = store
-        .create_connection(tenant, &connection(ConnectionKind::Shopify, "s"))
-        .await
-        .unwrap();
-    let erp = store
-        .create_connection(tenant, &connection(ConnectionKind::D365, "d"))
-        .await
-        .unwrap();
-    let pair = store
-        .create_pair(
-            tenant,
-            &NewPair {
-                name: "p".into(),
-                shopify_connection_id: shop.id,
-                d365_connection_id: erp.id,
-                environment: "sandbox".into(),
-                flows: vec!["orders".into()],
-            },
-        )
-        .await
-        .unwrap();
-    (tenant, pair.id, shop.id)
+    let (tenant, pair) = testing::tenant_with_pair(store, slug, "sandbox").await;
+    (tenant, pair.id, pair.shopify_connection_id)
 }
 
 async fn event(
