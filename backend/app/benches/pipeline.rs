@@ -9,7 +9,8 @@
 //!
 //! Each in the embedded default and, when `SYNCLINE_BENCH_DATABASE_URL` and
 //! `SYNCLINE_BENCH_REDIS_URL` name an empty PostgreSQL database and a Redis, in cluster mode with two
-//! worker processes. Run: `cargo bench -p syncline --bench pipeline` (`BENCH_ORDERS=n`).
+//! worker processes. Run: `cargo bench -p syncline --bench pipeline` (`BENCH_ORDERS=n`,
+//! `BENCH_MODES=embedded` or `cluster` for one mode).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark fails loudly.
 
@@ -41,7 +42,8 @@ async fn start(database: Option<&str>, redis: Option<&str>) -> Setup {
     eprintln!("logs in {}", dir.display());
     let mut env = embedded_env(&dir, free_port());
     env.push(("SYNCLINE_LOG".into(), "warn".into()));
-    env.push(("SYNCLINE_WORKERS".into(), "32".into()));
+    let workers = std::env::var("BENCH_WORKERS").unwrap_or_else(|_| "32".into());
+    env.push(("SYNCLINE_WORKERS".into(), workers));
     if let (Some(database), Some(redis)) = (database, redis) {
         env.push(("DATABASE_URL".into(), database.into()));
         env.push(("REDIS_URL".into(), redis.into()));
@@ -350,7 +352,14 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    run("embedded", None, None, n).await;
+    // `BENCH_MODES=cluster` (or `embedded`) runs one mode only, e.g. while profiling it.
+    let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "embedded,cluster".into());
+    if modes.contains("embedded") {
+        run("embedded", None, None, n).await;
+    }
+    if !modes.contains("cluster") {
+        return;
+    }
     match (
         std::env::var("SYNCLINE_BENCH_DATABASE_URL"),
         std::env::var("SYNCLINE_BENCH_REDIS_URL"),

@@ -44,6 +44,8 @@ pub struct Config {
     pub alert_interval_secs: u64,
     /// Seconds between two checks of a pair's Shopify webhook subscriptions.
     pub webhook_check_interval_secs: u64,
+    /// How much the workers lower their CPU priority (Unix nice, 0 to 19).
+    pub worker_nice: i32,
     /// Sender of outgoing email.
     pub mail_from: String,
     /// Secret for session cookies and CSRF tokens (base64, at least 32 bytes); generated into
@@ -104,6 +106,7 @@ struct FileConfig {
     workers: Option<usize>,
     alert_interval_secs: Option<u64>,
     webhook_check_interval_secs: Option<u64>,
+    worker_nice: Option<i32>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     session_secret: Option<String>,
@@ -134,7 +137,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "DATABASE_URL",
         "(none: SQLite in the data directory)",
-        "`postgres://user:password@host:port/db` switches to PostgreSQL (cluster mode).",
+        "`postgres://user:password@host:port/db` switches to PostgreSQL (cluster mode). TLS follows `sslmode` as libpq does (default `prefer`), except that a server on this machine (loopback address, `localhost`, Unix socket) with no `sslmode` stated is reached without TLS.",
     ),
     (
         "REDIS_URL",
@@ -170,6 +173,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "SYNCLINE_WEBHOOK_CHECK_INTERVAL",
         "600",
         "Seconds between two checks of each active pair's Shopify webhook subscriptions (missing ones are re-registered and raise the \"webhook subscription missing\" alert; one process checks a pair at a time).",
+    ),
+    (
+        "SYNCLINE_WORKER_NICE",
+        "10",
+        "How much the workers lower their CPU priority (Unix nice, 0 to 19), so that webhooks are acknowledged and the console answers first when the machine is busy: a worker-only process (`serve --role worker`) lowers itself, a process that also serves HTTP only its worker threads (Linux). 0 keeps the normal priority.",
     ),
     (
         "SYNCLINE_SMTP_URL",
@@ -336,6 +344,18 @@ impl Config {
             None => file.webhook_check_interval_secs.unwrap_or(600),
         };
 
+        let worker_nice = match env("SYNCLINE_WORKER_NICE") {
+            Some(text) => text
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (0..=19).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "SYNCLINE_WORKER_NICE",
+                    reason: format!("{text:?} is not a nice value from 0 to 19"),
+                })?,
+            None => file.worker_nice.unwrap_or(10),
+        };
+
         let smtp_url = env("SYNCLINE_SMTP_URL").or(file.smtp_url);
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
@@ -386,6 +406,7 @@ impl Config {
             workers,
             alert_interval_secs,
             webhook_check_interval_secs,
+            worker_nice,
             smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             session_secret: session_secret.map(SecretString::from),
@@ -421,6 +442,7 @@ impl Config {
             "workers": self.workers,
             "alert_interval_secs": self.alert_interval_secs,
             "webhook_check_interval_secs": self.webhook_check_interval_secs,
+            "worker_nice": self.worker_nice,
             "smtp": match &self.smtp_url {
                 Some(url) => redact_url(url.expose_secret()),
                 None => "none (emails are logged)".to_owned(),

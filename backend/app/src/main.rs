@@ -120,6 +120,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Serve { role: Role::Worker }) = &cli.command {
+        // Before the runtime starts its threads, which inherit it.
+        lower_priority(config.worker_nice);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,6 +140,23 @@ fn main() -> ExitCode {
             // One line, the whole cause chain: what a person at a terminal needs.
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Lowers this thread's CPU priority by `nice` (threads started afterwards inherit it): a
+/// worker-only process then yields the CPU to the webhook intake and the console on a shared
+/// machine, and loses nothing on a machine of its own.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        // On Linux this is the calling thread, elsewhere the process: either way every thread
+        // started afterwards runs at the lowered priority.
+        if let Err(error) = rustix::process::setpriority_process(None, nice) {
+            eprintln!("warning: could not lower the worker's CPU priority: {error}");
         }
     }
 }

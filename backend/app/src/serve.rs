@@ -152,6 +152,7 @@ pub fn open_limiter(config: &Config, flows: &FlowOptions) -> anyhow::Result<Arc<
 /// Starts the workers and the sweeper of this process.
 pub fn start_workers(
     config: &Config,
+    role: Role,
     store: Store,
     dispatcher: Arc<dyn Dispatcher>,
     shutdown: CancellationToken,
@@ -160,6 +161,13 @@ pub fn start_workers(
         workers: WorkerPoolOptions {
             concurrency: config.workers,
             ..WorkerPoolOptions::default()
+        },
+        // A worker-only process has lowered its own priority already; in one that also serves
+        // HTTP only the workers' threads are lowered, so webhooks are acknowledged first.
+        nice: if role == Role::All {
+            config.worker_nice
+        } else {
+            0
         },
         ..RuntimeOptions::default()
     };
@@ -246,6 +254,7 @@ pub async fn serve_with(
     let workers = if role != Role::Web {
         Some(start_workers(
             &config,
+            role,
             store.clone(),
             Arc::clone(&dispatcher),
             shutdown.clone(),

@@ -215,7 +215,16 @@ async fn each_order_is_billed_once_through_duplicates_retries_and_replays() {
             .iter()
             .all(|(flow, action, _)| flow == "orders" && action == "create")
     );
-    let (transactions, calls_before) = usage(store.clone()).await;
+    // Calls are written by the workers' meter once a second.
+    let mut waited = 0;
+    let (transactions, calls_before) = loop {
+        let (transactions, calls) = usage(store.clone()).await;
+        if calls >= ORDERS * 2 || waited >= 50 {
+            break (transactions, calls);
+        }
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(transactions, ORDERS);
     assert!(
         calls_before >= ORDERS * 2,

@@ -8,7 +8,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use syncline_store::{
-    ConnectionId, InboxId, InboxStatus, NewRun, PairStatus, Run, RunId, Store, StoreError, TenantId,
+    ConnectionId, InboxId, InboxStatus, IntakeRoutes, NewRun, PlannedRun, Run, RunId, Store,
+    StoreError, TenantId,
 };
 
 use crate::{Dispatcher, Job};
@@ -76,76 +77,93 @@ pub struct Received<'a> {
     pub payload: &'a [u8],
 }
 
-/// Routes an event the caller just stored as received, from the caller's copy (the intake
-/// saves reading the payload back). Routing twice is harmless: runs are unique per pair,
-/// event and flow, and only a newly created run is dispatched.
+/// What becomes of an event: its status and note, and the runs it routes to.
+#[derive(Debug, Clone)]
+pub struct RoutePlan {
+    /// `done` when routed (or nothing handles it), `held` or `failed`.
+    pub status: InboxStatus,
+    /// Why it is held, failed or needs no run.
+    pub note: Option<String>,
+    /// The runs to create.
+    pub runs: Vec<PlannedRun>,
+}
+
+/// Decides an event's fate from what the intake knows of its connection. Pure: the intake
+/// stores the outcome with the event in one transaction, and the sweeper's path agrees.
+pub fn plan_route(topic: &str, payload: &[u8], routes: &IntakeRoutes) -> RoutePlan {
+    let decided = |status, note: String| RoutePlan {
+        status,
+        note: Some(note),
+        runs: Vec::new(),
+    };
+    // Only the order's name is needed here; the worker parses the whole payload once and
+    // keeps its redacted snapshot. Parsing and redacting it here too cost a third of the
+    // intake process's time under load. Parsing into this struct checks the whole document.
+    let shopify_ref = match serde_json::from_slice::<EventName<'_>>(payload) {
+        Ok(named) => named.name.map(Cow::into_owned),
+        Err(error) => return decided(InboxStatus::Failed, format!("malformed JSON: {error}")),
+    };
+    // Held before routing, a topic without a flow too: what happens is decided once the tenant
+    // or pair resumes.
+    if let Some(reason) = routes.hold {
+        return decided(InboxStatus::Held, reason.to_owned());
+    }
+    if routes.active_pairs.is_empty() {
+        return decided(
+            InboxStatus::Held,
+            "no active pair for this connection".to_owned(),
+        );
+    }
+    let Some(flow) = flow_for_topic(topic) else {
+        return decided(
+            InboxStatus::Done,
+            format!("no flow handles the topic {topic}"),
+        );
+    };
+    let runs: Vec<PlannedRun> = routes
+        .active_pairs
+        .iter()
+        .filter(|pair| pair.flows.iter().any(|f| f == flow))
+        .map(|pair| PlannedRun {
+            pair_id: pair.id,
+            flow: flow.to_owned(),
+            shopify_ref: shopify_ref.clone(),
+        })
+        .collect();
+    if runs.is_empty() {
+        return decided(
+            InboxStatus::Done,
+            format!("the {flow} flow is switched off on every active pair"),
+        );
+    }
+    RoutePlan {
+        status: InboxStatus::Done,
+        note: None,
+        runs,
+    }
+}
+
+/// Routes an event stored as received but not routed yet (the process died in between, or
+/// it was held and released), from the caller's copy. Routing twice is harmless: runs are
+/// unique per pair, event and flow, and only a newly created run is dispatched.
 pub async fn route_received(
     store: &Store,
     dispatcher: &dyn Dispatcher,
     event: &Received<'_>,
 ) -> Result<Vec<Run>, StoreError> {
     let (tenant, inbox_id) = (event.tenant, event.inbox_id);
-    let Some(flow) = flow_for_topic(event.topic) else {
-        store
-            .set_inbox_status(
-                tenant,
-                inbox_id,
-                InboxStatus::Done,
-                Some(&format!("no flow handles the topic {}", event.topic)),
-            )
-            .await?;
-        return Ok(Vec::new());
-    };
-    // A suspended tenant or a suspended or lapsed subscription holds events: stored, not
-    // lost, and released when it resumes.
-    let hold = store.processing_hold(tenant).await?;
-    let pairs: Vec<_> = store
-        .pairs_using_connection(tenant, event.connection_id)
-        .await?
-        .into_iter()
-        .filter(|pair| pair.shopify_connection_id == event.connection_id)
-        .collect();
-    let active: Vec<_> = pairs
-        .iter()
-        .filter(|pair| pair.status == PairStatus::Active)
-        .collect();
-    if hold.is_some() || active.is_empty() {
-        let reason = hold.unwrap_or("no active pair for this connection");
-        store
-            .set_inbox_status(tenant, inbox_id, InboxStatus::Held, Some(reason))
-            .await?;
-        return Ok(Vec::new());
-    }
-    // Only the order's name is needed here; the worker parses the whole payload once and
-    // keeps its redacted snapshot. Parsing and redacting it here too cost a third of the
-    // intake process's time under load.
-    let shopify_ref = match serde_json::from_slice::<EventName<'_>>(event.payload) {
-        Ok(named) => named.name.map(Cow::into_owned),
-        Err(error) => {
-            store
-                .set_inbox_status(
-                    tenant,
-                    inbox_id,
-                    InboxStatus::Failed,
-                    Some(&format!("malformed JSON: {error}")),
-                )
-                .await?;
-            return Ok(Vec::new());
-        }
-    };
+    let routes = store.intake_routes(tenant, event.connection_id).await?;
+    let plan = plan_route(event.topic, event.payload, &routes);
     let mut runs = Vec::new();
-    for pair in active
-        .into_iter()
-        .filter(|pair| pair.flows.iter().any(|f| f == flow))
-    {
+    for planned in plan.runs {
         let (run, created) = store
             .create_run(
                 tenant,
                 &NewRun {
-                    pair_id: pair.id,
+                    pair_id: planned.pair_id,
                     inbox_id,
-                    flow: flow.to_owned(),
-                    shopify_ref: shopify_ref.clone(),
+                    flow: planned.flow,
+                    shopify_ref: planned.shopify_ref,
                     input_snapshot: None,
                 },
             )
@@ -155,11 +173,8 @@ pub async fn route_received(
         }
         runs.push(run);
     }
-    let note = runs
-        .is_empty()
-        .then(|| format!("the {flow} flow is switched off on every active pair"));
     store
-        .set_inbox_status(tenant, inbox_id, InboxStatus::Done, note.as_deref())
+        .set_inbox_status(tenant, inbox_id, plan.status, plan.note.as_deref())
         .await?;
     Ok(runs)
 }

@@ -1,5 +1,5 @@
-//! The worker side of a process in one call: the worker pool running the flows, and the
-//! sweeper. `syncline serve`, `syncline demo` and the tests start it the same way.
+//! The worker side of a process in one call: the worker pool running the flows, the
+//! sweeper and the API call meter's flusher. `syncline serve`, `syncline demo` and the tests start it the same way.
 
 use std::sync::Arc;
 
@@ -12,6 +12,17 @@ use crate::{
     WorkerPoolOptions, run_sweeper,
 };
 
+/// Why the worker side did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A built-in mapping template is broken.
+    #[error(transparent)]
+    Template(#[from] syncline_core::templates::TemplateError),
+    /// The workers' own threads could not be started.
+    #[error("cannot start the workers' threads: {0}")]
+    Threads(String),
+}
+
 /// Settings of the worker side.
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
@@ -21,6 +32,10 @@ pub struct RuntimeOptions {
     pub flows: FlowOptions,
     /// Re-dispatching.
     pub sweeper: SweeperOptions,
+    /// When above 0 (Linux only), the workers run on threads of their own whose CPU priority
+    /// is lowered by this much (Unix nice), so that in a process that also serves HTTP the
+    /// webhook intake and the console answer first. 0 runs them on the caller's runtime.
+    pub nice: i32,
 }
 
 /// Starts the worker pool and the sweeper; the handle finishes once `shutdown` is cancelled
@@ -31,13 +46,105 @@ pub fn spawn_runtime(
     limiter: Arc<dyn RateLimiter>,
     options: RuntimeOptions,
     shutdown: CancellationToken,
-) -> Result<JoinHandle<()>, syncline_core::templates::TemplateError> {
+) -> Result<JoinHandle<()>, RuntimeError> {
+    let Some(runtime) = low_priority_runtime(options.nice) else {
+        return spawn_on_current(store, dispatcher, limiter, options, shutdown);
+    };
+    // The runtime lives on a thread of its own until its work is done: a runtime may not be
+    // dropped from async code.
+    let (started, handle) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name("syncline-workers".into())
+        .spawn(move || {
+            let work = runtime.block_on(async move {
+                let spawned = spawn_on_current(store, dispatcher, limiter, options, shutdown);
+                match spawned {
+                    Ok(work) => {
+                        let _ = started.send(Ok(()));
+                        let _ = work.await;
+                    }
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                    }
+                }
+            });
+            drop(runtime);
+            work
+        });
+    let thread = match thread {
+        Ok(thread) => thread,
+        Err(error) => return Err(RuntimeError::Threads(error.to_string())),
+    };
+    match handle.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(error),
+        Err(_) => {
+            return Err(RuntimeError::Threads(
+                "the workers' runtime ended while starting".into(),
+            ));
+        }
+    }
+    Ok(tokio::task::spawn_blocking(move || {
+        if thread.join().is_err() {
+            tracing::error!("the workers' runtime ended abnormally");
+        }
+    }))
+}
+
+/// A runtime for the workers whose threads run at a lower CPU priority, or `None` to use the
+/// caller's (no lowering asked, not Linux, or it could not be built).
+fn low_priority_runtime(nice: i32) -> Option<tokio::runtime::Runtime> {
+    if nice <= 0 || !cfg!(target_os = "linux") {
+        return None;
+    }
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("syncline-worker")
+        .on_thread_start(move || lower_thread_priority(nice))
+        .enable_all()
+        .build();
+    match built {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            tracing::warn!(%error, "no runtime of their own for the workers; they share the caller's");
+            None
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority. Linux gives every thread its own nice value;
+/// elsewhere this would lower the whole process, so it is Linux only.
+fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux "the calling process" of setpriority is the calling thread.
+        if let Err(error) = rustix::process::setpriority_process(None, nice) {
+            tracing::warn!(%error, "could not lower a worker thread's CPU priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+fn spawn_on_current(
+    store: Store,
+    dispatcher: Arc<dyn Dispatcher>,
+    limiter: Arc<dyn RateLimiter>,
+    options: RuntimeOptions,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, RuntimeError> {
     let engine = Arc::new(FlowEngine::new(
         store.clone(),
         Arc::clone(&dispatcher),
         limiter,
         options.flows,
     )?);
+    let meter = Arc::clone(&engine.api_calls);
+    let flusher = {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tokio::spawn(async move { meter.run(store, shutdown).await })
+    };
     let sweeper = tokio::spawn(run_sweeper(
         store,
         Arc::clone(&dispatcher),
@@ -56,6 +163,10 @@ pub fn spawn_runtime(
         }
         if let Err(error) = sweeper.await {
             tracing::error!(%error, "sweeper ended abnormally");
+        }
+        // After the pool: the last runs' calls are counted too.
+        if let Err(error) = flusher.await {
+            tracing::error!(%error, "the API call meter ended abnormally");
         }
     }))
 }

@@ -235,28 +235,6 @@ impl Store {
         crate::connections::connection_by_id(self, id).await
     }
 
-    /// Why the intake must hold a connection's events instead of routing them: the tenant is
-    /// suspended, its subscription is suspended or lapsed, or no active pair reads from the
-    /// connection. One query, as the intake asks it for every webhook.
-    pub async fn intake_hold_reason(
-        &self,
-        tenant: TenantId,
-        connection: ConnectionId,
-    ) -> Result<Option<&'static str>, StoreError> {
-        let sql = "SELECT t.status, s.status, (SELECT COUNT(*) FROM pairs p WHERE p.tenant_id = t.id \
-                   AND p.shopify_connection_id = $2 AND p.status = 'active') FROM tenants t \
-                   LEFT JOIN subscriptions s ON s.tenant_id = t.id WHERE t.id = $1";
-        let row: Option<(String, Option<String>, i64)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(connection).fetch_optional(pool).await)?;
-        Ok(match row {
-            None => Some("tenant not found"),
-            Some((status, _, _)) if status == "suspended" => Some("tenant suspended"),
-            Some((_, Some(s), _)) if s == "suspended" => Some("subscription suspended"),
-            Some((_, Some(s), _)) if s == "lapsed" => Some("subscription lapsed"),
-            Some((_, _, 0)) => Some("no active pair for this connection"),
-            Some(_) => None,
-        })
-    }
-
     /// Releases every held event of the tenant's connections that have an active pair (the
     /// tenant or its subscription resumed); returns their ids.
     pub async fn release_held_inbox_of_tenant(

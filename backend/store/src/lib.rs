@@ -14,6 +14,7 @@ mod digest;
 mod error;
 mod ids;
 mod inbox;
+mod intake;
 mod mappings;
 mod pool;
 mod runs;
@@ -45,6 +46,7 @@ pub use ids::{
     PairId, PlanId, RunId, SessionId, TenantId, UserId,
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
+pub use intake::{ActivePair, IntakeEvent, IntakeRoutes, IntakeStored, PlannedRun};
 pub use mappings::{MappingDraft, MappingVersion};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
 pub use runs::{

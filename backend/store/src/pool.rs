@@ -3,7 +3,7 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, PgConnection, PgPool, SqlitePool};
 
@@ -109,6 +109,8 @@ pub struct Store {
     pub(crate) pool: Pool,
     /// Master keys for secrets; shared by clones so an in-process rotation reaches all of them.
     pub(crate) keyring: Option<Arc<RwLock<Arc<Keyring>>>>,
+    /// Webhook deliveries waiting to be committed together; shared by clones.
+    pub(crate) intake: Arc<crate::intake::IntakeQueue>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,6 +163,9 @@ impl Store {
         // The writer first: it creates the file and switches it to WAL before readers open it.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            // A ping before each use is a round trip to the connection's thread for a file
+            // that cannot drop off a network: under load it was one in every three.
+            .test_before_acquire(false)
             // Writers queue here rather than in SQLite; a deep queue under a burst is a wait,
             // not a failure.
             .acquire_timeout(WRITE_QUEUE_TIMEOUT)
@@ -172,13 +177,18 @@ impl Store {
             .map_err(open_error)?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(options)
+            // A reader's cache is emptied whenever another connection committed since its last
+            // read, which under a stream of writes is nearly every time; emptying a large one
+            // cost more than the pages it saved re-reading.
+            .connect_with(options.pragma("cache_size", "-512"))
             .await
             .map_err(open_error)?;
         Ok(Store {
             pool: Pool::Sqlite { read, write },
             keyring: None,
+            intake: Arc::default(),
         })
     }
 
@@ -187,8 +197,14 @@ impl Store {
             backend: "PostgreSQL",
             reason,
         };
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|_| connect_error("DATABASE_URL is not a valid postgres:// URL".into()))?;
+        if is_loopback(&options) && !states_sslmode(url) {
+            // libpq's default `prefer` encrypts even over loopback, where there is no network
+            // to protect: TLS then cost a quarter of the intake process's time. A stated
+            // `sslmode` is always obeyed.
+            options = options.ssl_mode(PgSslMode::Disable);
+        }
         let target = format!("{}:{}", options.get_host(), options.get_port());
         // The pool retries until its timeout and then only says "timed out"; one direct attempt
         // first surfaces the real cause (refused, unknown host, bad password).
@@ -206,7 +222,37 @@ impl Store {
         Ok(Store {
             pool: Pool::Postgres(pool),
             keyring: None,
+            intake: Arc::default(),
         })
+    }
+
+    /// This store with a small pool of its own (for reads; on PostgreSQL for writes too), for
+    /// work that must not queue behind the workers for a connection: the webhook intake, which
+    /// Shopify times out after 5 s. On SQLite writes still share the one writer. Connections
+    /// open when first needed.
+    pub fn with_own_connections(&self, max_connections: u32) -> Store {
+        let max_connections = max_connections.max(1);
+        let pool = match &self.pool {
+            Pool::Sqlite { read, write } => Pool::Sqlite {
+                read: SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .test_before_acquire(false)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_lazy_with((*read.connect_options()).clone()),
+                write: write.clone(),
+            },
+            Pool::Postgres(pool) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+        };
+        Store {
+            pool,
+            keyring: self.keyring.clone(),
+            intake: Arc::clone(&self.intake),
+        }
     }
 
     /// Applies pending migrations from `migrations/<backend>/`.
@@ -267,6 +313,27 @@ impl Store {
     }
 }
 
+/// Whether the server is this machine: a loopback address, `localhost` or a Unix socket.
+fn is_loopback(options: &PgConnectOptions) -> bool {
+    let host = options.get_host();
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the URL (or `PGSSLMODE`) says how to use TLS.
+fn states_sslmode(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    query
+        .split('&')
+        .any(|pair| pair.starts_with("sslmode=") || pair.starts_with("ssl-mode="))
+        || std::env::var_os("PGSSLMODE").is_some()
+}
+
 /// A one-line cause for connection failures: the driver's own text, minus anything that could
 /// echo a URL back (sqlx never includes the password, but keep it short and human).
 fn describe(error: &sqlx::Error) -> String {
@@ -284,5 +351,40 @@ impl Store {
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         on_write!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> PgConnectOptions {
+        PgConnectOptions::from_str(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    #[test]
+    fn only_a_server_on_this_machine_counts_as_loopback() {
+        for url in [
+            "postgres://u@127.0.0.1/db",
+            "postgres://u@localhost:5433/db",
+            "postgres://u@[::1]/db",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
+        ] {
+            assert!(is_loopback(&options(url)), "{url}");
+        }
+        for url in ["postgres://u@10.0.0.5/db", "postgres://u@db.example.com/db"] {
+            assert!(!is_loopback(&options(url)), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_stated_sslmode_is_recognised() {
+        assert!(states_sslmode("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(states_sslmode(
+            "postgres://u@127.0.0.1/db?application_name=x&sslmode=verify-full"
+        ));
+        assert!(!states_sslmode(
+            "postgres://u@127.0.0.1/db?application_name=x"
+        ));
     }
 }

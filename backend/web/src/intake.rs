@@ -17,7 +17,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use syncline_shopify::webhook::{SigningSecret, WebhookHeaders, WebhookSecrets};
 use syncline_store::{
-    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, NewInboxEvent,
+    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, IntakeEvent, IntakeStored,
+    NewInboxEvent,
 };
 
 use crate::accounts::audit;
@@ -118,7 +119,11 @@ async fn receive(
     let Ok(connection_id) = connection.parse::<ConnectionId>() else {
         return plain(StatusCode::NOT_FOUND, "unknown endpoint");
     };
-    let connection = match state.store.connection_for_webhook(connection_id).await {
+    let connection = match state
+        .intake_store
+        .connection_for_webhook(connection_id)
+        .await
+    {
         Ok(Some(connection)) if connection.kind == ConnectionKind::Shopify => connection,
         Ok(_) => return plain(StatusCode::NOT_FOUND, "unknown endpoint"),
         Err(error) => return AppError::from(error).into_response(),
@@ -152,19 +157,67 @@ async fn receive(
         return plain(StatusCode::UNAUTHORIZED, "invalid signature");
     }
 
-    // Only whether it parses: routing builds the document it needs.
-    let (status, error) = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        Err(parse) => (
-            InboxStatus::Failed,
-            Some(format!("malformed JSON: {parse}")),
-        ),
-        Ok(_) => match hold_reason(&state, &connection).await {
-            Ok(Some(reason)) => (InboxStatus::Held, Some(reason)),
-            Ok(None) => (InboxStatus::Received, None),
-            Err(error) => return error.into_response(),
-        },
+    if crate::privacy::PRIVACY_TOPICS.contains(&delivery.topic.as_str()) {
+        return receive_privacy_request(&state, &connection, &delivery, body).await;
+    }
+    let routes = match state
+        .intake_store
+        .intake_routes(tenant, connection.id)
+        .await
+    {
+        Ok(routes) => routes,
+        Err(error) => return AppError::from(error).into_response(),
     };
-    let event = NewInboxEvent {
+    // Routed here, stored with its runs in one transaction: a crash cannot leave it between.
+    let plan = syncline_runner::plan_route(&delivery.topic, &body, &routes);
+    let event = IntakeEvent {
+        tenant,
+        event: new_event(
+            &connection,
+            &delivery,
+            body.to_vec(),
+            plan.status,
+            plan.note,
+        ),
+        runs: plan.runs,
+    };
+    match state.intake_store.store_event(event).await {
+        Ok(IntakeStored::Stored { inbox_id, runs }) => {
+            tracing::info!(tenant_id = %tenant, %inbox_id, topic = %delivery.topic, status = plan.status.as_str(), runs = runs.len(), "webhook stored");
+            if !runs.is_empty() {
+                // Stored is what Shopify waits for; the hand-off to the workers does not hold
+                // up the answer. Should it fail, the sweeper hands the runs out shortly.
+                let dispatcher = std::sync::Arc::clone(&state.dispatcher);
+                tokio::spawn(async move {
+                    for run in runs {
+                        if let Err(error) = dispatcher
+                            .enqueue(syncline_runner::run_job(tenant, run))
+                            .await
+                        {
+                            tracing::warn!(%error, run_id = %run, "dispatching a new run failed; the sweeper will hand it out");
+                        }
+                    }
+                });
+            }
+            (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
+        }
+        Ok(IntakeStored::Duplicate(id)) => {
+            tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, "duplicate webhook acknowledged");
+            (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response()
+        }
+        // Not acknowledged: Shopify retries, so a database hiccup loses nothing.
+        Err(error) => AppError::from(error).into_response(),
+    }
+}
+
+fn new_event(
+    connection: &Connection,
+    delivery: &WebhookHeaders,
+    payload: Vec<u8>,
+    status: InboxStatus,
+    error: Option<String>,
+) -> NewInboxEvent {
+    NewInboxEvent {
         connection_id: connection.id,
         webhook_id: delivery.webhook_id.clone(),
         topic: delivery.topic.clone(),
@@ -172,59 +225,50 @@ async fn receive(
         api_version: delivery.api_version.clone(),
         event_id: delivery.event_id.clone(),
         triggered_at: delivery.triggered_at.clone(),
-        payload: body.to_vec(),
+        payload,
         status,
         error,
+    }
+}
+
+/// `customers/data_request`, `customers/redact` and `shop/redact`: stored, then honoured at
+/// once, as there is no flow to wait for.
+async fn receive_privacy_request(
+    state: &AppState,
+    connection: &Connection,
+    delivery: &WebhookHeaders,
+    body: Bytes,
+) -> Response {
+    let tenant = connection.tenant_id;
+    let request = serde_json::from_slice::<serde_json::Value>(&body);
+    let (status, error) = match &request {
+        Err(parse) => (
+            InboxStatus::Failed,
+            Some(format!("malformed JSON: {parse}")),
+        ),
+        Ok(_) => match hold_reason(state, connection).await {
+            Ok(Some(reason)) => (InboxStatus::Held, Some(reason)),
+            Ok(None) => (InboxStatus::Received, None),
+            Err(error) => return error.into_response(),
+        },
     };
-    match state.store.insert_inbox(tenant, &event).await {
-        Ok(InboxInsert::Stored(id))
-            if crate::privacy::PRIVACY_TOPICS.contains(&delivery.topic.as_str())
-                && status != InboxStatus::Failed =>
-        {
-            // Privacy requests are honoured at once: there is no flow to wait for.
-            let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let event = new_event(connection, delivery, body.to_vec(), status, error);
+    match (state.store.insert_inbox(tenant, &event).await, request) {
+        (Ok(InboxInsert::Stored(id)), Ok(request)) if status != InboxStatus::Failed => {
             if let Err(error) =
-                crate::privacy::act(&state, &connection, &delivery.topic, id, &request).await
+                crate::privacy::act(state, connection, &delivery.topic, id, &request).await
             {
                 return error.into_response();
             }
             (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
         }
-        Ok(InboxInsert::Stored(id)) => {
-            tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, status = status.as_str(), "webhook stored");
-            if status == InboxStatus::Received {
-                // Stored is what Shopify waits for; routing runs on its own so the answer is
-                // not held up by it, nor is routing cut short when Shopify hangs up. Should it
-                // fail, the sweeper routes the event shortly.
-                let state = state.clone();
-                let (connection_id, topic) = (connection.id, delivery.topic.clone());
-                tokio::spawn(async move {
-                    let received = syncline_runner::Received {
-                        tenant,
-                        inbox_id: id,
-                        connection_id,
-                        topic: &topic,
-                        payload: &body,
-                    };
-                    if let Err(error) = syncline_runner::route_received(
-                        &state.store,
-                        state.dispatcher.as_ref(),
-                        &received,
-                    )
-                    .await
-                    {
-                        tracing::warn!(%error, inbox_id = %id, "routing a stored webhook failed");
-                    }
-                });
-            }
+        (Ok(InboxInsert::Stored(_)), _) => {
             (StatusCode::OK, axum::Json(json!({ "status": "stored" }))).into_response()
         }
-        Ok(InboxInsert::Duplicate(id)) => {
-            tracing::info!(tenant_id = %tenant, inbox_id = %id, topic = %delivery.topic, "duplicate webhook acknowledged");
+        (Ok(InboxInsert::Duplicate(_)), _) => {
             (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response()
         }
-        // Not acknowledged: Shopify retries, so a database hiccup loses nothing.
-        Err(error) => AppError::from(error).into_response(),
+        (Err(error), _) => AppError::from(error).into_response(),
     }
 }
 

@@ -45,13 +45,21 @@ pub struct AppState {
     pub sandbox: Option<Arc<dyn crate::sandbox::Sandbox>>,
     /// Decrypted webhook signing secrets, cached briefly.
     pub webhook_secrets: Arc<crate::intake::SecretCache>,
+    /// The same database through connections of the webhook intake's own, so deliveries never
+    /// wait for one behind the workers.
+    pub intake_store: Store,
 }
+
+/// Connections reserved for the webhook intake: its two reads per delivery and the group
+/// commit.
+const INTAKE_CONNECTIONS: u32 = 6;
 
 impl AppState {
     /// Bundles the shared services.
     pub fn new(store: Store, dispatcher: Arc<dyn Dispatcher>, settings: WebSettings) -> Self {
         let secure = settings.public_url.scheme() == "https";
         AppState {
+            intake_store: store.with_own_connections(INTAKE_CONNECTIONS),
             store,
             dispatcher,
             public_url: settings.public_url.as_str().trim_end_matches('/').into(),

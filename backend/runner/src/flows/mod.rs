@@ -163,6 +163,8 @@ pub struct FlowEngine {
     orders_mapping: Arc<CompiledMapping>,
     /// Compiled published mappings by (pair, flow): the version tells when to recompile.
     published: std::sync::Mutex<HashMap<(PairId, String), PublishedMapping>>,
+    /// Partner calls of finished attempts, written by the runtime's flusher.
+    pub(crate) api_calls: Arc<crate::meter::ApiCallMeter>,
 }
 
 /// The version name runs record while the pair uses the built-in template.
@@ -194,6 +196,7 @@ impl FlowEngine {
             d365: D365Clients::default(),
             orders_mapping,
             published: std::sync::Mutex::default(),
+            api_calls: Arc::default(),
         })
     }
 
@@ -281,8 +284,8 @@ impl FlowEngine {
         };
         // The flow fills this from the payload it parses, on the run's first attempt.
         let mut input_snapshot = None;
-        // Partner API calls of this attempt, counted in memory and added to the pair's day
-        // once (fair use: cheap, and failed attempts count too, as they used the budget).
+        // Partner API calls of this attempt, counted in memory and added to the pair's day by
+        // the meter (fair use: cheap, and failed attempts count too, as they used the budget).
         let calls = AtomicU64::new(0);
         let (result, label) = match run.flow.as_str() {
             "orders" => match self
@@ -324,13 +327,7 @@ impl FlowEngine {
             tracing::debug!(run_id = %run.id, action = billable.action, counted, "billable transaction");
         }
         let calls = i64::try_from(calls.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-        if let Err(error) = self
-            .store
-            .add_api_calls(tenant, pair.id, now.date_naive(), calls)
-            .await
-        {
-            tracing::warn!(%error, run_id = %run.id, "counting partner API calls failed");
-        }
+        self.api_calls.add(tenant, pair.id, now.date_naive(), calls);
         self.store.finish_run(tenant, run.id, &outcome).await?;
         crate::metrics::record_run(&run, &outcome);
         Ok(())
