@@ -10,7 +10,8 @@
 //! Each in the embedded default and, when `SYNCLINE_BENCH_DATABASE_URL` and
 //! `SYNCLINE_BENCH_REDIS_URL` name an empty PostgreSQL database and a Redis, in cluster mode with two
 //! worker processes. Run: `cargo bench -p syncline --bench pipeline` (`BENCH_ORDERS=n`,
-//! `BENCH_MODES=embedded` or `cluster` for one mode).
+//! `BENCH_MODES=embedded` or `cluster` for one mode, `BENCH_WORKERS=n` jobs at once per process,
+//! 32 by default).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark fails loudly.
 

@@ -63,7 +63,7 @@ struct EventName<'a> {
     name: Option<Cow<'a, str>>,
 }
 
-/// An event just stored with status `received`, as the intake still holds it.
+/// An event stored with status `received` and not routed yet.
 pub struct Received<'a> {
     /// Owner.
     pub tenant: TenantId,
@@ -197,4 +197,113 @@ pub async fn input_snapshot(
             crate::flows::redact::mask_personal(&mut payload);
             payload
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use syncline_store::{ActivePair, PairId};
+
+    use super::*;
+
+    fn routes(hold: Option<&'static str>, pairs: &[(PairId, &[&str])]) -> IntakeRoutes {
+        IntakeRoutes {
+            hold,
+            active_pairs: pairs
+                .iter()
+                .map(|(id, flows)| ActivePair {
+                    id: *id,
+                    flows: flows.iter().map(|f| (*f).to_owned()).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    const ORDER: &[u8] = br##"{"id": 1, "name": "#1001", "line_items": []}"##;
+
+    #[test]
+    fn an_order_becomes_one_run_per_active_pair_with_the_orders_flow() {
+        let (a, b, c) = (PairId::new(), PairId::new(), PairId::new());
+        let plan = plan_route(
+            "orders/create",
+            ORDER,
+            &routes(
+                None,
+                &[
+                    (a, &["orders"]),
+                    (b, &["customers"]),
+                    (c, &["customers", "orders"]),
+                ],
+            ),
+        );
+        assert_eq!(plan.status, InboxStatus::Done);
+        assert_eq!(plan.note, None);
+        let pairs: Vec<PairId> = plan.runs.iter().map(|r| r.pair_id).collect();
+        assert_eq!(pairs, vec![a, c]);
+        assert!(
+            plan.runs
+                .iter()
+                .all(|r| r.flow == "orders" && r.shopify_ref.as_deref() == Some("#1001"))
+        );
+    }
+
+    #[test]
+    fn held_failed_and_unhandled_events_make_no_run_and_say_why() {
+        let pair = PairId::new();
+        let active = routes(None, &[(pair, &["orders"])]);
+        let held = plan_route(
+            "orders/create",
+            ORDER,
+            &routes(Some("tenant suspended"), &[(pair, &["orders"])]),
+        );
+        assert_eq!(
+            (held.status, held.note.as_deref()),
+            (InboxStatus::Held, Some("tenant suspended"))
+        );
+        let no_pair = plan_route("orders/create", ORDER, &routes(None, &[]));
+        assert_eq!(
+            (no_pair.status, no_pair.note.as_deref()),
+            (
+                InboxStatus::Held,
+                Some("no active pair for this connection")
+            )
+        );
+        let malformed = plan_route("orders/create", b"{\"name\": ", &active);
+        assert_eq!(malformed.status, InboxStatus::Failed);
+        assert!(
+            malformed
+                .note
+                .unwrap_or_default()
+                .starts_with("malformed JSON")
+        );
+        // Malformed stays failed even while held: holding it would only delay the same verdict.
+        let malformed_held = plan_route(
+            "orders/create",
+            b"[",
+            &routes(Some("tenant suspended"), &[]),
+        );
+        assert_eq!(malformed_held.status, InboxStatus::Failed);
+        let unhandled = plan_route("products/update", br#"{"id": 5}"#, &active);
+        assert_eq!(
+            (unhandled.status, unhandled.note.as_deref()),
+            (
+                InboxStatus::Done,
+                Some("no flow handles the topic products/update")
+            )
+        );
+        let switched_off = plan_route(
+            "orders/create",
+            ORDER,
+            &routes(None, &[(pair, &["customers"])]),
+        );
+        assert_eq!(
+            (switched_off.status, switched_off.note.as_deref()),
+            (
+                InboxStatus::Done,
+                Some("the orders flow is switched off on every active pair")
+            )
+        );
+        for plan in [held, no_pair, unhandled, switched_off, malformed_held] {
+            assert!(plan.runs.is_empty());
+        }
+    }
 }

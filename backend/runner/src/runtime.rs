@@ -56,7 +56,7 @@ pub fn spawn_runtime(
     let thread = std::thread::Builder::new()
         .name("syncline-workers".into())
         .spawn(move || {
-            let work = runtime.block_on(async move {
+            runtime.block_on(async move {
                 let spawned = spawn_on_current(store, dispatcher, limiter, options, shutdown);
                 match spawned {
                     Ok(work) => {
@@ -69,7 +69,6 @@ pub fn spawn_runtime(
                 }
             });
             drop(runtime);
-            work
         });
     let thread = match thread {
         Ok(thread) => thread,
@@ -169,4 +168,30 @@ fn spawn_on_current(
             tracing::error!(%error, "the API call meter ended abnormally");
         }
     }))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_runtime_runs_at_the_lowered_priority_and_the_caller_keeps_its_own() {
+        let before = rustix::process::getpriority_process(None).unwrap_or_default();
+        let runtime = low_priority_runtime(before + 5).unwrap_or_else(|| panic!("no runtime"));
+        let inside = runtime
+            .block_on(async {
+                tokio::spawn(async { rustix::process::getpriority_process(None) }).await
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(inside, before + 5);
+        assert_eq!(
+            rustix::process::getpriority_process(None).unwrap_or_default(),
+            before
+        );
+        assert!(
+            low_priority_runtime(0).is_none(),
+            "0 keeps the caller's runtime"
+        );
+    }
 }
