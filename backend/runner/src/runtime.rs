@@ -50,8 +50,7 @@ pub fn spawn_runtime(
     let Some(runtime) = low_priority_runtime(options.nice) else {
         return spawn_on_current(store, dispatcher, limiter, options, shutdown);
     };
-    // The runtime lives on a thread of its own until its work is done: a runtime may not be
-    // dropped from async code.
+    // The runtime is driven from a thread of its own: async code may not block on one.
     let (started, handle) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("syncline-workers".into())
@@ -68,7 +67,9 @@ pub fn spawn_runtime(
                     }
                 }
             });
-            drop(runtime);
+            // Never shut down: database connections the workers opened sit in pools the web
+            // side shares, and their sockets are driven by this runtime until the process exits.
+            std::mem::forget(runtime);
         });
     let thread = match thread {
         Ok(thread) => thread,

@@ -61,6 +61,7 @@ fn start_workers_and_alerts(app: &TestApp) -> Running {
             interval: Duration::from_millis(200),
             ..SweeperOptions::default()
         },
+        ..RuntimeOptions::default()
     };
     spawn_runtime(
         app.store.clone(),
