@@ -121,8 +121,13 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Serve { role: Role::Worker }) = &cli.command {
-        // Before the runtime starts its threads, which inherit it.
-        lower_priority(config.worker_nice);
+        // Before the runtime starts its threads, which inherit it: a worker-only process then
+        // yields the CPU to the webhook intake and the console on a shared machine.
+        if config.worker_nice > 0
+            && let Err(error) = syncline_runner::lower_priority(config.worker_nice)
+        {
+            eprintln!("warning: could not lower the worker's CPU priority: {error}");
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -140,23 +145,6 @@ fn main() -> ExitCode {
             // One line, the whole cause chain: what a person at a terminal needs.
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// Lowers this thread's CPU priority by `nice` (threads started afterwards inherit it): a
-/// worker-only process then yields the CPU to the webhook intake and the console on a shared
-/// machine, and loses nothing on a machine of its own.
-fn lower_priority(nice: i32) {
-    if nice <= 0 {
-        return;
-    }
-    #[cfg(unix)]
-    {
-        // On Linux this is the calling thread, elsewhere the process: either way every thread
-        // started afterwards runs at the lowered priority.
-        if let Err(error) = rustix::process::setpriority_process(None, nice) {
-            eprintln!("warning: could not lower the worker's CPU priority: {error}");
         }
     }
 }

@@ -36,11 +36,8 @@ pub use limiter::{InProcessRateLimiter, LimiterError, RateLimit, RateLimiter, Re
 pub use memory::InProcessDispatcher;
 pub use redis_streams::{RedisDispatcher, RedisDispatcherOptions};
 pub use retry::{Decision, Failure, RetryPolicy};
-pub use routing::{
-    Received, RoutePlan, flow_for_topic, input_snapshot, plan_route, route_event, route_received,
-    run_job,
-};
-pub use runtime::{RuntimeError, RuntimeOptions, spawn_runtime};
+pub use routing::{RoutePlan, flow_for_topic, input_snapshot, plan_route, route_event, run_job};
+pub use runtime::{RuntimeError, RuntimeOptions, lower_priority, spawn_runtime};
 pub use sweeper::{SweeperOptions, run_sweeper, sweep};
 pub use topics::{
     ALWAYS_TOPICS, FLOWS, ShopifyClientError, shopify_client, topics_for, webhook_callback_url,

@@ -208,11 +208,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         // The D365 connector counts its sign-ins itself (it knows nothing of metrics): catch
         // the counter up to it.
-        let refreshes = self.token_refreshes.with_label_values(&["d365"]);
-        let fetched = syncline_d365::auth::token_fetches_total();
-        if fetched > refreshes.get() {
-            refreshes.inc_by(fetched - refreshes.get());
-        }
+        catch_up(
+            &self.token_refreshes.with_label_values(&["d365"]),
+            syncline_d365::auth::token_fetches_total(),
+        );
         // So does the Shopify connector with its Admin API requests and their cost.
         let shopify = syncline_shopify::client::call_stats();
         for (outcome, total) in [

@@ -1,15 +1,14 @@
 //! Routing: an inbox event becomes one run per active pair whose flow handles its topic.
 //!
-//! Called by the webhook intake right after the event is stored (the fast path) and by the
-//! sweeper for events stored but never routed (the process died in between). Both paths are
-//! idempotent: a run is unique per (pair, event, flow).
+//! [`plan_route`] decides; the webhook intake stores its decision with the event in one
+//! transaction, and the sweeper applies it to events left `received` (released from a hold,
+//! privacy requests). Both paths are idempotent: a run is unique per (pair, event, flow).
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use syncline_store::{
-    ConnectionId, InboxId, InboxStatus, IntakeRoutes, NewRun, PlannedRun, Run, RunId, Store,
-    StoreError, TenantId,
+    InboxId, InboxStatus, IntakeRoutes, NewRun, PlannedRun, Run, RunId, Store, StoreError, TenantId,
 };
 
 use crate::{Dispatcher, Job};
@@ -31,9 +30,12 @@ pub fn run_job(tenant: TenantId, run: RunId) -> Job {
     }
 }
 
-/// Creates the event's runs, marks the event routed and hands the new runs to the dispatcher.
-/// Returns the runs (new or existing). A dispatcher failure is not an error: the runs are in
-/// the database and the sweeper hands them out later.
+/// Routes an event stored as received but not routed yet (released from a hold, or a
+/// privacy request): creates its runs, marks it routed and hands the
+/// new runs to the dispatcher. Returns the runs (new or existing). Routing twice is harmless:
+/// runs are unique per pair, event and flow, and only a newly created run is dispatched. A
+/// dispatcher failure is not an error: the runs are in the database and the sweeper hands
+/// them out later.
 pub async fn route_event(
     store: &Store,
     dispatcher: &dyn Dispatcher,
@@ -46,14 +48,31 @@ pub async fn route_event(
     if event.status != InboxStatus::Received {
         return Ok(Vec::new());
     }
-    let received = Received {
-        tenant,
-        inbox_id,
-        connection_id: event.connection_id,
-        topic: &event.topic,
-        payload: &event.payload,
-    };
-    route_received(store, dispatcher, &received).await
+    let routes = store.intake_routes(tenant, event.connection_id).await?;
+    let plan = plan_route(&event.topic, &event.payload, &routes);
+    let mut runs = Vec::new();
+    for planned in plan.runs {
+        let (run, created) = store
+            .create_run(
+                tenant,
+                &NewRun {
+                    pair_id: planned.pair_id,
+                    inbox_id,
+                    flow: planned.flow,
+                    shopify_ref: planned.shopify_ref,
+                    input_snapshot: None,
+                },
+            )
+            .await?;
+        if created && let Err(error) = dispatcher.enqueue(run_job(tenant, run.id)).await {
+            tracing::warn!(%error, run_id = %run.id, "dispatching a new run failed; the sweeper will hand it out");
+        }
+        runs.push(run);
+    }
+    store
+        .set_inbox_status(tenant, inbox_id, plan.status, plan.note.as_deref())
+        .await?;
+    Ok(runs)
 }
 
 /// The one field of an event's body that routing reads; the rest is skipped unparsed.
@@ -61,20 +80,6 @@ pub async fn route_event(
 struct EventName<'a> {
     #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
-}
-
-/// An event stored with status `received` and not routed yet.
-pub struct Received<'a> {
-    /// Owner.
-    pub tenant: TenantId,
-    /// The stored event.
-    pub inbox_id: InboxId,
-    /// The Shopify connection it came through.
-    pub connection_id: ConnectionId,
-    /// Its topic.
-    pub topic: &'a str,
-    /// Its body.
-    pub payload: &'a [u8],
 }
 
 /// What becomes of an event: its status and note, and the runs it routes to.
@@ -141,42 +146,6 @@ pub fn plan_route(topic: &str, payload: &[u8], routes: &IntakeRoutes) -> RoutePl
         note: None,
         runs,
     }
-}
-
-/// Routes an event stored as received but not routed yet (the process died in between, or
-/// it was held and released), from the caller's copy. Routing twice is harmless: runs are
-/// unique per pair, event and flow, and only a newly created run is dispatched.
-pub async fn route_received(
-    store: &Store,
-    dispatcher: &dyn Dispatcher,
-    event: &Received<'_>,
-) -> Result<Vec<Run>, StoreError> {
-    let (tenant, inbox_id) = (event.tenant, event.inbox_id);
-    let routes = store.intake_routes(tenant, event.connection_id).await?;
-    let plan = plan_route(event.topic, event.payload, &routes);
-    let mut runs = Vec::new();
-    for planned in plan.runs {
-        let (run, created) = store
-            .create_run(
-                tenant,
-                &NewRun {
-                    pair_id: planned.pair_id,
-                    inbox_id,
-                    flow: planned.flow,
-                    shopify_ref: planned.shopify_ref,
-                    input_snapshot: None,
-                },
-            )
-            .await?;
-        if created && let Err(error) = dispatcher.enqueue(run_job(tenant, run.id)).await {
-            tracing::warn!(%error, run_id = %run.id, "dispatching a new run failed; the sweeper will hand it out");
-        }
-        runs.push(run);
-    }
-    store
-        .set_inbox_status(tenant, inbox_id, plan.status, plan.note.as_deref())
-        .await?;
-    Ok(runs)
 }
 
 /// A run's redacted input: the snapshot its first attempt stored, or, for a run not attempted

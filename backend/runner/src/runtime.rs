@@ -1,5 +1,6 @@
 //! The worker side of a process in one call: the worker pool running the flows, the
-//! sweeper and the API call meter's flusher. `syncline serve`, `syncline demo` and the tests start it the same way.
+//! sweeper and the API call meter's flusher. `syncline serve`, `syncline demo` and the tests
+//! start it the same way.
 
 use std::sync::Arc;
 
@@ -101,7 +102,11 @@ fn low_priority_runtime(nice: i32) -> Option<tokio::runtime::Runtime> {
     let built = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("syncline-worker")
-        .on_thread_start(move || lower_thread_priority(nice))
+        .on_thread_start(move || {
+            if let Err(error) = lower_priority(nice) {
+                tracing::warn!(%error, "could not lower a worker thread's CPU priority");
+            }
+        })
         .enable_all()
         .build();
     match built {
@@ -113,18 +118,16 @@ fn low_priority_runtime(nice: i32) -> Option<tokio::runtime::Runtime> {
     }
 }
 
-/// Lowers the calling thread's CPU priority. Linux gives every thread its own nice value;
-/// elsewhere this would lower the whole process, so it is Linux only.
-fn lower_thread_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
+/// Lowers CPU priority by `nice` (Unix nice value). On Linux this is the calling thread's,
+/// and threads it starts afterwards inherit it; on other Unixes it is the whole process's.
+pub fn lower_priority(nice: i32) -> std::io::Result<()> {
+    #[cfg(unix)]
     {
-        // On Linux "the calling process" of setpriority is the calling thread.
-        if let Err(error) = rustix::process::setpriority_process(None, nice) {
-            tracing::warn!(%error, "could not lower a worker thread's CPU priority");
-        }
+        rustix::process::setpriority_process(None, nice)?;
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     let _ = nice;
+    Ok(())
 }
 
 fn spawn_on_current(

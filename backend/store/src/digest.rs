@@ -38,6 +38,16 @@ struct DigestRow {
     hour_utc: i64,
 }
 
+impl From<DigestRow> for DigestSettings {
+    fn from(row: DigestRow) -> Self {
+        DigestSettings {
+            enabled: row.enabled,
+            recipients: row.recipients.0,
+            hour_utc: row.hour_utc,
+        }
+    }
+}
+
 /// Runs of one pair in the digest's day, by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PairDigest {
@@ -75,13 +85,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await
         })?;
-        Ok(
-            row.map_or_else(DigestSettings::default, |r| DigestSettings {
-                enabled: r.enabled,
-                recipients: r.recipients.0,
-                hour_utc: r.hour_utc,
-            }),
-        )
+        Ok(row.map(DigestSettings::from).unwrap_or_default())
     }
 
     /// Saves a tenant's digest settings.
@@ -114,19 +118,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
         })?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    r.tenant_id,
-                    DigestSettings {
-                        enabled: r.enabled,
-                        recipients: r.recipients.0,
-                        hour_utc: r.hour_utc,
-                    },
-                )
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| (r.tenant_id, r.into())).collect())
     }
 
     /// Claims the digest of `day` (`YYYY-MM-DD`, UTC) for a tenant: true for exactly one caller

@@ -280,8 +280,8 @@ impl Store {
         Ok(changed)
     }
 
-    /// Events stored but not yet routed to runs (the intake crashed between storing and
-    /// routing, or a held event was released), received before `before`, oldest first.
+    /// Events stored but not yet routed to runs (a held event was released, or a privacy
+    /// request), received before `before`, oldest first.
     pub async fn unrouted_inbox(
         &self,
         before: DateTime<Utc>,

@@ -474,13 +474,11 @@ impl AlertEvaluator {
 /// The console path listing the runs an incident is about (for a missing webhook
 /// subscription, the pair's webhooks, which is where the problem shows).
 fn runs_url(pair: &Pair, kind: AlertKind) -> String {
-    if kind == AlertKind::WebhookMissing {
-        return format!("/console/pairs/{}#webhooks", pair.id);
-    }
     let status = match kind {
+        AlertKind::WebhookMissing => return format!("/console/pairs/{}#webhooks", pair.id),
         AlertKind::RunDead | AlertKind::DeadLetters | AlertKind::FailureRate => "&status=dead",
         AlertKind::AuthPaused | AlertKind::Throttling => "&status=retrying",
-        AlertKind::BacklogAge | AlertKind::NoEvents | AlertKind::WebhookMissing => "",
+        AlertKind::BacklogAge | AlertKind::NoEvents => "",
     };
     format!("/console/runs?pair={}{status}", pair.id)
 }

@@ -1492,8 +1492,7 @@ async fn concurrent_batches_get_unique_numbers() {
 }
 
 /// Lookups by e-mail and by order reference (served from an index) stay exact through
-/// creation, a change of the looked-up value, case differences, a rolled-back changeset
-/// and deletion.
+/// creation, a change of the looked-up value, case differences and deletion.
 #[tokio::test]
 async fn indexed_equality_lookups_follow_every_change() {
     let s = sim().await;
