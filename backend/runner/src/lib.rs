@@ -32,11 +32,16 @@ pub use flows::{
     Billable, D365Clients, FlowEngine, FlowError, FlowOptions, FlowSuccess, d365_config,
     secret_name,
 };
-pub use limiter::{InProcessRateLimiter, LimiterError, RateLimit, RateLimiter, RedisRateLimiter};
+pub use limiter::{
+    InProcessRateLimiter, LimiterError, PENALTY_RECHECK, RateLimit, RateLimiter, RedisRateLimiter,
+};
 pub use memory::InProcessDispatcher;
 pub use redis_streams::{RedisDispatcher, RedisDispatcherOptions};
 pub use retry::{Decision, Failure, RetryPolicy};
-pub use routing::{RoutePlan, flow_for_topic, input_snapshot, plan_route, route_event, run_job};
+pub use routing::{
+    RoutePlan, fill_input_snapshots, flow_for_topic, input_snapshot, plan_route, route_event,
+    run_job,
+};
 pub use runtime::{RuntimeError, RuntimeOptions, lower_priority, spawn_runtime};
 pub use sweeper::{SweeperOptions, run_sweeper, sweep};
 pub use topics::{

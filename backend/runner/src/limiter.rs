@@ -37,6 +37,13 @@ pub enum LimiterError {
     /// Redis could not be reached or answered an error.
     #[error("Redis: {0}")]
     Redis(String),
+    /// The key is paused (a partner's `Retry-After`) for longer than the caller would wait;
+    /// nothing was taken from the bucket.
+    #[error("paused for {} ms more", left.as_millis())]
+    Paused {
+        /// How long the pause still lasts.
+        left: Duration,
+    },
 }
 
 /// The budget of one connection.
@@ -94,6 +101,19 @@ pub trait RateLimiter: Send + Sync + 'static {
         &'a self,
         key: &'a str,
         cost: u32,
+    ) -> BoxFuture<'a, Result<Duration, LimiterError>> {
+        self.acquire_unless_paused(key, cost, Duration::MAX)
+    }
+
+    /// As [`RateLimiter::acquire`], but when a penalty on `key` lasts longer than
+    /// `longest_pause` it takes nothing and answers [`LimiterError::Paused`]: a caller facing
+    /// a long pause gives its worker back instead of sleeping through it. One step, so the
+    /// check costs no extra round trip.
+    fn acquire_unless_paused<'a>(
+        &'a self,
+        key: &'a str,
+        cost: u32,
+        longest_pause: Duration,
     ) -> BoxFuture<'a, Result<Duration, LimiterError>>;
 
     /// After a partner answered 429 with `Retry-After`: nobody sharing `key` proceeds for at
@@ -108,7 +128,9 @@ pub trait RateLimiter: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), LimiterError>>;
 
     /// How long the penalty on `key` still lasts (zero when none): a caller facing a long
-    /// penalty gives its worker back instead of sleeping through it.
+    /// penalty gives its worker back instead of sleeping through it. The Redis limiter may
+    /// answer from what it learnt up to [`PENALTY_RECHECK`] ago; the acquire that follows
+    /// decides with the shared state.
     fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>>;
 
     /// Gives `key` its own limit in this process (every process sharing the key must agree).
@@ -183,8 +205,14 @@ impl InProcessRateLimiter {
         self.limits.set(key, limit)
     }
 
-    /// Reserves the tokens and returns how long the caller must wait before using them.
-    fn reserve(&self, key: &str, cost: u32) -> Result<Duration, LimiterError> {
+    /// Reserves the tokens and returns how long the caller must wait before using them;
+    /// takes nothing when the key is paused for longer than `longest_pause`.
+    fn reserve(
+        &self,
+        key: &str,
+        cost: u32,
+        longest_pause: Duration,
+    ) -> Result<Duration, LimiterError> {
         let limit = self.limits.get(key);
         limit.check_cost(cost)?;
         let capacity = f64::from(limit.capacity);
@@ -195,6 +223,12 @@ impl InProcessRateLimiter {
             updated: now,
             penalty_until: None,
         });
+        let penalty_wait = bucket
+            .penalty_until
+            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
+        if penalty_wait > longest_pause {
+            return Err(LimiterError::Paused { left: penalty_wait });
+        }
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * limit.refill_per_second).min(capacity);
         bucket.updated = now;
@@ -204,21 +238,19 @@ impl InProcessRateLimiter {
         } else {
             Duration::ZERO
         };
-        let penalty_wait = bucket
-            .penalty_until
-            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
         Ok(debt_wait.max(penalty_wait))
     }
 }
 
 impl RateLimiter for InProcessRateLimiter {
-    fn acquire<'a>(
+    fn acquire_unless_paused<'a>(
         &'a self,
         key: &'a str,
         cost: u32,
+        longest_pause: Duration,
     ) -> BoxFuture<'a, Result<Duration, LimiterError>> {
         async move {
-            let wait = self.reserve(key, cost)?;
+            let wait = self.reserve(key, cost, longest_pause)?;
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
@@ -266,11 +298,18 @@ impl RateLimiter for InProcessRateLimiter {
 /// so workers on machines with skewed clocks still agree. Returns the wait in milliseconds.
 ///
 /// KEYS[1]: the bucket hash (tokens, ts in ms); KEYS[2]: the penalty marker (its PTTL is the
-/// penalty left). ARGV: capacity, refill per second, cost.
+/// penalty left). ARGV: capacity, refill per second, cost, the longest penalty the caller
+/// waits through in ms (negative: any). A longer penalty takes nothing and returns its
+/// length negated (PTTL is at least 1 while the marker exists, so that is never 0).
 const ACQUIRE_SCRIPT: &str = r"
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local longest = tonumber(ARGV[4])
+local penalty = redis.call('PTTL', KEYS[2])
+if longest >= 0 and penalty > longest then
+  return -penalty
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -285,7 +324,6 @@ local wait = 0
 if tokens < 0 then
   wait = math.ceil(-tokens * 1000 / rate)
 end
-local penalty = redis.call('PTTL', KEYS[2])
 if penalty > wait then
   wait = penalty
 end
@@ -305,6 +343,11 @@ end
 return 0
 ";
 
+/// How long the Redis limiter trusts what it last learnt of a key's penalty when asked for
+/// it: workers ask before every claim, and a pause that other processes began this recently
+/// is still caught by the acquire, which always reads the shared marker.
+pub const PENALTY_RECHECK: Duration = Duration::from_millis(250);
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -317,6 +360,8 @@ pub struct RedisRateLimiter {
     connection: tokio::sync::Mutex<Option<ConnectionManager>>,
     acquire_script: Script,
     penalize_script: Script,
+    /// Per key: when the penalty was last read here, and until when it then lasted.
+    known_penalties: Mutex<HashMap<String, (Instant, Instant)>>,
 }
 
 impl std::fmt::Debug for RedisRateLimiter {
@@ -347,6 +392,7 @@ impl RedisRateLimiter {
             connection: tokio::sync::Mutex::new(None),
             acquire_script: Script::new(ACQUIRE_SCRIPT),
             penalize_script: Script::new(PENALIZE_SCRIPT),
+            known_penalties: Mutex::default(),
         })
     }
 
@@ -372,6 +418,18 @@ impl RedisRateLimiter {
         Ok(connection)
     }
 
+    /// Notes what was just learnt of `key`'s penalty (its end), for [`RateLimiter::penalty`].
+    fn learn_penalty(&self, key: &str, left: Duration) {
+        let now = Instant::now();
+        let mut known = lock(&self.known_penalties);
+        match known.get_mut(key) {
+            Some(entry) => *entry = (now, now + left),
+            None => {
+                known.insert(key.to_owned(), (now, now + left));
+            }
+        }
+    }
+
     fn keys(&self, key: &str) -> (String, String) {
         let base = format!("{}:{{{key}}}", self.prefix);
         (format!("{base}:tokens"), format!("{base}:penalty"))
@@ -384,10 +442,11 @@ fn redis_error(error: redis::RedisError) -> LimiterError {
 }
 
 impl RateLimiter for RedisRateLimiter {
-    fn acquire<'a>(
+    fn acquire_unless_paused<'a>(
         &'a self,
         key: &'a str,
         cost: u32,
+        longest_pause: Duration,
     ) -> BoxFuture<'a, Result<Duration, LimiterError>> {
         async move {
             let limit = self.limits.get(key);
@@ -401,9 +460,15 @@ impl RateLimiter for RedisRateLimiter {
                 .arg(limit.capacity)
                 .arg(limit.refill_per_second)
                 .arg(cost)
+                .arg(i64::try_from(longest_pause.as_millis()).unwrap_or(-1))
                 .invoke_async(&mut connection)
                 .await
                 .map_err(redis_error)?;
+            if wait_ms < 0 {
+                let left = Duration::from_millis(wait_ms.unsigned_abs());
+                self.learn_penalty(key, left);
+                return Err(LimiterError::Paused { left });
+            }
             let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
@@ -434,6 +499,14 @@ impl RateLimiter for RedisRateLimiter {
                 .invoke_async(&mut connection)
                 .await
                 .map_err(redis_error)?;
+            // At least this long; a longer penalty set elsewhere is learnt on the next read.
+            let known = lock(&self.known_penalties)
+                .get(key)
+                .map(|(_, until)| *until);
+            let until = Instant::now() + retry_after;
+            if known.is_none_or(|known| known < until) {
+                self.learn_penalty(key, retry_after);
+            }
             Ok(())
         }
         .boxed()
@@ -445,10 +518,19 @@ impl RateLimiter for RedisRateLimiter {
 
     fn penalty<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Duration, LimiterError>> {
         async move {
+            let now = Instant::now();
+            let known = lock(&self.known_penalties).get(key).copied();
+            if let Some((learnt, until)) = known
+                && now.saturating_duration_since(learnt) < PENALTY_RECHECK
+            {
+                return Ok(until.saturating_duration_since(now));
+            }
             let (_, penalty_key) = self.keys(key);
             let mut connection = self.connection().await?;
             let ms: i64 = connection.pttl(penalty_key).await.map_err(redis_error)?;
-            Ok(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+            let left = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            self.learn_penalty(key, left);
+            Ok(left)
         }
         .boxed()
     }

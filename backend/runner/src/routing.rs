@@ -101,9 +101,9 @@ pub fn plan_route(topic: &str, payload: &[u8], routes: &IntakeRoutes) -> RoutePl
         note: Some(note),
         runs: Vec::new(),
     };
-    // Only the order's name is needed here; the worker parses the whole payload once and
-    // keeps its redacted snapshot. Parsing and redacting it here too cost a third of the
-    // intake process's time under load. Parsing into this struct checks the whole document.
+    // Only the order's name is needed here; the worker parses the whole payload. Parsing
+    // and redacting it here too cost a third of the intake process's time under load.
+    // Parsing into this struct still checks the whole document.
     let shopify_ref = match serde_json::from_slice::<EventName<'_>>(payload) {
         Ok(named) => named.name.map(Cow::into_owned),
         Err(error) => return decided(InboxStatus::Failed, format!("malformed JSON: {error}")),
@@ -148,8 +148,8 @@ pub fn plan_route(topic: &str, payload: &[u8], routes: &IntakeRoutes) -> RoutePl
     }
 }
 
-/// A run's redacted input: the snapshot its first attempt stored, or, for a run not attempted
-/// yet, one made now from its event's payload.
+/// A run's redacted input: its event's payload with personal data masked, or the snapshot
+/// stored with the run by versions that kept one.
 pub async fn input_snapshot(
     store: &Store,
     run: &Run,
@@ -160,12 +160,44 @@ pub async fn input_snapshot(
     let Some(event) = store.inbox_event(run.tenant_id, run.inbox_id).await? else {
         return Ok(None);
     };
-    Ok(serde_json::from_slice(&event.payload)
+    Ok(masked(&event.payload))
+}
+
+/// [`input_snapshot`] for a page of one tenant's runs: fills in each run's input snapshot,
+/// reading the events in one query.
+pub async fn fill_input_snapshots(
+    store: &Store,
+    tenant: TenantId,
+    runs: &mut [Run],
+) -> Result<(), StoreError> {
+    let missing: Vec<InboxId> = runs
+        .iter()
+        .filter(|run| run.input_snapshot.is_none())
+        .map(|run| run.inbox_id)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let payloads: std::collections::HashMap<InboxId, Vec<u8>> = store
+        .inbox_payloads_of(tenant, &missing)
+        .await?
+        .into_iter()
+        .collect();
+    for run in runs.iter_mut().filter(|run| run.input_snapshot.is_none()) {
+        run.input_snapshot = payloads.get(&run.inbox_id).and_then(|p| masked(p));
+    }
+    Ok(())
+}
+
+/// A payload as shown to people: parsed, with personal data masked; `None` when it is not
+/// JSON.
+fn masked(payload: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(payload)
         .ok()
         .map(|mut payload: serde_json::Value| {
             crate::flows::redact::mask_personal(&mut payload);
             payload
-        }))
+        })
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use syncline_runner::{InProcessRateLimiter, RateLimit, RateLimiter, RedisRateLimiter};
+use syncline_runner::{
+    InProcessRateLimiter, LimiterError, PENALTY_RECHECK, RateLimit, RateLimiter, RedisRateLimiter,
+};
 use tokio::time::Instant;
 
 fn redis_url() -> String {
@@ -181,6 +183,82 @@ async fn redis_penalty_blocks_the_other_process() {
     );
     // Another connection under the same prefix is not penalised.
     assert_eq!(two.acquire("other", 1).await.unwrap(), Duration::ZERO);
+}
+
+/// Under a penalty longer than the caller waits through, `acquire_unless_paused` answers at
+/// once with the pause left and takes no tokens; under a shorter one it waits it out.
+async fn assert_long_pauses_are_refused_without_taking_tokens(
+    one: &dyn RateLimiter,
+    two: &dyn RateLimiter,
+) {
+    // A bucket of 2: were the refused calls to take tokens, the last acquire would wait.
+    one.penalize("env", Duration::from_secs(30)).await.unwrap();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let refused = two
+            .acquire_unless_paused("env", 1, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let LimiterError::Paused { left } = refused else {
+            panic!("expected a pause, got {refused:?}");
+        };
+        assert!(
+            left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+    // The other process learns of the pause from its refusals.
+    assert!(two.penalty("env").await.unwrap() > Duration::from_secs(25));
+
+    one.penalize("short", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    two.acquire_unless_paused("short", 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(295),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        two.acquire_unless_paused("short", 1, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        Duration::ZERO,
+        "both tokens were still there"
+    );
+}
+
+#[tokio::test]
+async fn in_process_long_pauses_are_refused_without_taking_tokens() {
+    let limiter = InProcessRateLimiter::new(RateLimit::new(2, 0.01).unwrap()).unwrap();
+    assert_long_pauses_are_refused_without_taking_tokens(&limiter, &limiter).await;
+}
+
+#[tokio::test]
+async fn redis_long_pauses_are_refused_without_taking_tokens() {
+    let url = redis_url();
+    let limit = RateLimit::new(2, 0.01).unwrap();
+    let prefix = prefix("paused");
+    let one = RedisRateLimiter::new(&url, &prefix, limit).unwrap();
+    let two = RedisRateLimiter::new(&url, &prefix, limit).unwrap();
+    assert_long_pauses_are_refused_without_taking_tokens(&one, &two).await;
+}
+
+#[tokio::test]
+async fn redis_penalty_set_elsewhere_is_seen_within_the_recheck_interval() {
+    let url = redis_url();
+    let limit = RateLimit::new(10, 100.0).unwrap();
+    let prefix = prefix("recheck");
+    let one = RedisRateLimiter::new(&url, &prefix, limit).unwrap();
+    let two = RedisRateLimiter::new(&url, &prefix, limit).unwrap();
+    assert_eq!(two.penalty("env").await.unwrap(), Duration::ZERO);
+    one.penalize("env", Duration::from_secs(30)).await.unwrap();
+    tokio::time::sleep(PENALTY_RECHECK + Duration::from_millis(50)).await;
+    assert!(two.penalty("env").await.unwrap() > Duration::from_secs(25));
 }
 
 #[tokio::test]

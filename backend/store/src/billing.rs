@@ -448,6 +448,12 @@ pub struct BillingNotice {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// Meters a billable transaction unless its key was counted; returns the new row's id.
+/// `$1`…`$9`: id, tenant, pair, flow, action, record id, run, day, time.
+pub(crate) const RECORD_BILLABLE: &str = "INSERT INTO billable_events (id, tenant_id, pair_id, flow, action, record_id, run_id, day, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (pair_id, flow, action, record_id) DO NOTHING RETURNING id";
+
 impl Store {
     /// Adds a plan to the catalogue; a taken code is `Conflict { constraint: "uq_billing_plans_code" }`.
     pub async fn create_plan(&self, new: &NewPlan) -> Result<Plan, StoreError> {
@@ -671,11 +677,8 @@ impl Store {
         tenant: TenantId,
         event: &BillableEvent<'_>,
     ) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO billable_events (id, tenant_id, pair_id, flow, action, record_id, run_id, day, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                   ON CONFLICT (pair_id, flow, action, record_id) DO NOTHING RETURNING id";
         let inserted: Option<uuid::Uuid> = on_write!(self, pool => {
-            sqlx::query_scalar(sql)
+            sqlx::query_scalar(RECORD_BILLABLE)
                 .bind(uuid::Uuid::now_v7()).bind(tenant).bind(event.pair_id).bind(event.flow)
                 .bind(event.action).bind(event.record_id).bind(event.run_id).bind(event.at.date_naive()).bind(event.at)
                 .fetch_optional(pool).await

@@ -65,7 +65,7 @@ pub struct Connection {
 }
 
 #[derive(sqlx::FromRow)]
-struct ConnectionRow {
+pub(crate) struct ConnectionRow {
     id: ConnectionId,
     tenant_id: TenantId,
     kind: String,
@@ -101,7 +101,7 @@ impl TryFrom<ConnectionRow> for Connection {
     }
 }
 
-const CONNECTION_COLUMNS: &str = "id, tenant_id, kind, name, sandbox, settings, test_status, test_message, tested_at, created_at, updated_at";
+pub(crate) const CONNECTION_COLUMNS: &str = "id, tenant_id, kind, name, sandbox, settings, test_status, test_message, tested_at, created_at, updated_at";
 
 /// What it takes to create a connection.
 #[derive(Debug, Clone)]
@@ -222,6 +222,21 @@ pub struct RunContext {
     pub hold: Option<&'static str>,
     /// The newest published mapping version of the run's flow on the pair, if any.
     pub mapping_version: Option<i64>,
+    /// The event the run processes.
+    pub event: RunEvent,
+    /// The pair's D365 connection.
+    pub d365: Connection,
+}
+
+/// The parts of a run's event a flow reads.
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    /// Topic, e.g. `orders/create`.
+    pub topic: String,
+    /// The shop that sent it.
+    pub shop_domain: String,
+    /// Raw body.
+    pub payload: Vec<u8>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -231,6 +246,56 @@ struct RunContextRow {
     tenant_status: String,
     subscription_status: Option<String>,
     mapping_version: Option<i64>,
+    event_topic: String,
+    event_shop_domain: String,
+    event_payload: Vec<u8>,
+    #[sqlx(flatten)]
+    d365: D365ConnectionRow,
+}
+
+/// [`ConnectionRow`] under `d365_`-prefixed names, to be read beside a pair's own columns.
+#[derive(sqlx::FromRow)]
+struct D365ConnectionRow {
+    #[sqlx(rename = "d365_id")]
+    id: ConnectionId,
+    #[sqlx(rename = "d365_tenant_id")]
+    tenant_id: TenantId,
+    #[sqlx(rename = "d365_kind")]
+    kind: String,
+    #[sqlx(rename = "d365_name")]
+    name: String,
+    #[sqlx(rename = "d365_sandbox")]
+    sandbox: bool,
+    #[sqlx(rename = "d365_settings")]
+    settings: Json<serde_json::Value>,
+    #[sqlx(rename = "d365_test_status")]
+    test_status: String,
+    #[sqlx(rename = "d365_test_message")]
+    test_message: Option<String>,
+    #[sqlx(rename = "d365_tested_at")]
+    tested_at: Option<DateTime<Utc>>,
+    #[sqlx(rename = "d365_created_at")]
+    created_at: DateTime<Utc>,
+    #[sqlx(rename = "d365_updated_at")]
+    updated_at: DateTime<Utc>,
+}
+
+impl From<D365ConnectionRow> for ConnectionRow {
+    fn from(row: D365ConnectionRow) -> Self {
+        ConnectionRow {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            kind: row.kind,
+            name: row.name,
+            sandbox: row.sandbox,
+            settings: row.settings,
+            test_status: row.test_status,
+            test_message: row.test_message,
+            tested_at: row.tested_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 const PAIR_COLUMNS: &str = "id, tenant_id, name, shopify_connection_id, d365_connection_id, environment, status, \
@@ -423,22 +488,25 @@ impl Store {
         row.try_into()
     }
 
-    /// A run's pair, its tenant's status and its flow's published mapping version: what a
-    /// worker checks before claiming the run, in one round trip instead of four.
+    /// A run's pair, its tenant's status, its flow's published mapping version, its event and
+    /// the pair's D365 connection: what a worker reads before and for processing the run, in
+    /// one round trip instead of six. `None` when the run is gone.
     pub async fn run_context(
         &self,
         tenant: TenantId,
         run: RunId,
     ) -> Result<Option<RunContext>, StoreError> {
-        let pair_columns = PAIR_COLUMNS
-            .split(',')
-            .map(|column| format!("p.{}", column.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let pair_columns = qualified(PAIR_COLUMNS, "p", "");
+        let d365_columns = qualified(CONNECTION_COLUMNS, "c", "d365_");
+        // The joins are inner: a pair's connection cannot be deleted while the pair refers to
+        // it, and deleting an event deletes its runs.
         let sql = format!(
             "SELECT {pair_columns}, t.status AS tenant_status, s.status AS subscription_status, \
-             (SELECT MAX(m.version) FROM mapping_versions m WHERE m.tenant_id = r.tenant_id AND m.pair_id = r.pair_id AND m.flow = r.flow) AS mapping_version \
+             (SELECT MAX(m.version) FROM mapping_versions m WHERE m.tenant_id = r.tenant_id AND m.pair_id = r.pair_id AND m.flow = r.flow) AS mapping_version, \
+             e.topic AS event_topic, e.shop_domain AS event_shop_domain, e.payload AS event_payload, {d365_columns} \
              FROM runs r JOIN pairs p ON p.id = r.pair_id AND p.tenant_id = r.tenant_id JOIN tenants t ON t.id = r.tenant_id \
+             JOIN inbox e ON e.id = r.inbox_id AND e.tenant_id = r.tenant_id \
+             JOIN connections c ON c.id = p.d365_connection_id AND c.tenant_id = r.tenant_id \
              LEFT JOIN subscriptions s ON s.tenant_id = r.tenant_id \
              WHERE r.tenant_id = $1 AND r.id = $2"
         );
@@ -451,6 +519,12 @@ impl Store {
                 ))),
                 pair: row.pair.try_into()?,
                 mapping_version: row.mapping_version,
+                event: RunEvent {
+                    topic: row.event_topic,
+                    shop_domain: row.event_shop_domain,
+                    payload: row.event_payload,
+                },
+                d365: ConnectionRow::from(row.d365).try_into()?,
             })
         })
         .transpose()
@@ -612,14 +686,15 @@ impl Store {
     }
 }
 
-/// A connection by id alone (the webhook intake knows nothing else); callers authenticate
-/// what they do with it.
-pub(crate) async fn connection_by_id(
-    store: &Store,
-    id: ConnectionId,
-) -> Result<Option<Connection>, StoreError> {
-    let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
-    let row: Option<ConnectionRow> =
-        on_pool!(store, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
-    row.map(Connection::try_from).transpose()
+/// A column list qualified by a table alias, each column named `{prefix}{column}`: how a
+/// row type is read beside another table's columns of the same names.
+pub(crate) fn qualified(columns: &str, table: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(|column| {
+            let column = column.trim();
+            format!("{table}.{column} AS {prefix}{column}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

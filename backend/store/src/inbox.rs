@@ -226,15 +226,6 @@ impl Store {
         row.map(InboxEvent::try_from).transpose()
     }
 
-    /// A connection found by id alone, for the webhook intake: Shopify knows only the
-    /// connection's URL. The signature check that follows is what authenticates the call.
-    pub async fn connection_for_webhook(
-        &self,
-        id: ConnectionId,
-    ) -> Result<Option<crate::Connection>, StoreError> {
-        crate::connections::connection_by_id(self, id).await
-    }
-
     /// Releases every held event of the tenant's connections that have an active pair (the
     /// tenant or its subscription resumed); returns their ids.
     pub async fn release_held_inbox_of_tenant(
@@ -258,6 +249,29 @@ impl Store {
     ) -> Result<Vec<(InboxId, Vec<u8>)>, StoreError> {
         let sql = "SELECT id, payload FROM inbox WHERE tenant_id = $1 AND connection_id = $2";
         let rows: Vec<(InboxId, Vec<u8>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(connection).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// The payloads of some of the tenant's events (those that exist), in one query.
+    pub async fn inbox_payloads_of(
+        &self,
+        tenant: TenantId,
+        ids: &[InboxId],
+    ) -> Result<Vec<(InboxId, Vec<u8>)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(InboxId, Vec<u8>)> = on_pool!(self, pool => {
+            let mut query =
+                sqlx::QueryBuilder::new("SELECT id, payload FROM inbox WHERE tenant_id = ");
+            query.push_bind(tenant).push(" AND id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(pool).await
+        })?;
         Ok(rows)
     }
 

@@ -12,6 +12,7 @@ use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use tokio::sync::oneshot;
 
+use crate::connections::{CONNECTION_COLUMNS, ConnectionRow, qualified};
 use crate::pool::{on_pool, on_write};
 use crate::{ConnectionId, InboxId, NewInboxEvent, PairId, RunId, Store, StoreError, TenantId};
 
@@ -91,38 +92,106 @@ struct Pending {
     reply: oneshot::Sender<Result<IntakeStored, StoreError>>,
 }
 
+/// A webhook's connection with what routing its events needs.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// The connection named in the webhook's URL.
+    pub connection: crate::Connection,
+    /// Its routes.
+    pub routes: IntakeRoutes,
+}
+
+#[derive(sqlx::FromRow)]
+struct WebhookTargetRow {
+    #[sqlx(flatten)]
+    connection: ConnectionRow,
+    tenant_status: String,
+    subscription_status: Option<String>,
+    pair_id: Option<PairId>,
+    pair_flows: Option<Json<Vec<String>>>,
+}
+
+/// Routes from the rows of one tenant and its active pairs (at least one row; without
+/// active pairs, one row whose pair columns are empty).
+fn routes_of(rows: impl IntoIterator<Item = RouteRow>) -> IntakeRoutes {
+    let mut rows = rows.into_iter().peekable();
+    let hold = crate::billing::hold_reason(rows.peek().map(|row| {
+        (
+            row.tenant_status.as_str(),
+            row.subscription_status.as_deref(),
+        )
+    }));
+    let active_pairs = rows
+        .filter_map(|row| {
+            Some(ActivePair {
+                id: row.pair_id?,
+                flows: row.pair_flows.map(|f| f.0).unwrap_or_default(),
+            })
+        })
+        .collect();
+    IntakeRoutes { hold, active_pairs }
+}
+
+/// One row of a routing query: the tenant's state and one active pair, if any.
+#[derive(sqlx::FromRow)]
+struct RouteRow {
+    tenant_status: String,
+    subscription_status: Option<String>,
+    pair_id: Option<PairId>,
+    pair_flows: Option<Json<Vec<String>>>,
+}
+
 impl Store {
+    /// The connection a webhook URL names, with its routes: one query for the intake, which
+    /// knows only the connection's id. The signature check that follows is what
+    /// authenticates the call.
+    pub async fn webhook_target(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<WebhookTarget>, StoreError> {
+        let columns = qualified(CONNECTION_COLUMNS, "c", "");
+        let sql = format!(
+            "SELECT {columns}, t.status AS tenant_status, s.status AS subscription_status, \
+             p.id AS pair_id, p.flows AS pair_flows FROM connections c \
+             JOIN tenants t ON t.id = c.tenant_id \
+             LEFT JOIN subscriptions s ON s.tenant_id = c.tenant_id \
+             LEFT JOIN pairs p ON p.tenant_id = c.tenant_id AND p.shopify_connection_id = c.id AND p.status = 'active' \
+             WHERE c.id = $1 ORDER BY p.name"
+        );
+        let rows: Vec<WebhookTargetRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(connection).fetch_all(pool).await)?;
+        let mut connection = None;
+        let mut route_rows = Vec::with_capacity(rows.len());
+        for row in rows {
+            if connection.is_none() {
+                connection = Some(crate::Connection::try_from(row.connection)?);
+            }
+            route_rows.push(RouteRow {
+                tenant_status: row.tenant_status,
+                subscription_status: row.subscription_status,
+                pair_id: row.pair_id,
+                pair_flows: row.pair_flows,
+            });
+        }
+        Ok(connection.map(|connection| WebhookTarget {
+            connection,
+            routes: routes_of(route_rows),
+        }))
+    }
+
     /// Whether a connection's events are held and which active pairs read from it: one query.
     pub async fn intake_routes(
         &self,
         tenant: TenantId,
         connection: ConnectionId,
     ) -> Result<IntakeRoutes, StoreError> {
-        let sql = "SELECT t.status, s.status, p.id, p.flows FROM tenants t \
+        let sql = "SELECT t.status AS tenant_status, s.status AS subscription_status, p.id AS pair_id, p.flows AS pair_flows \
+                   FROM tenants t \
                    LEFT JOIN subscriptions s ON s.tenant_id = t.id \
                    LEFT JOIN pairs p ON p.tenant_id = t.id AND p.shopify_connection_id = $2 AND p.status = 'active' \
                    WHERE t.id = $1 ORDER BY p.name";
-        type Row = (
-            String,
-            Option<String>,
-            Option<PairId>,
-            Option<Json<Vec<String>>>,
-        );
-        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(connection).fetch_all(pool).await)?;
-        let hold = crate::billing::hold_reason(
-            rows.first()
-                .map(|(tenant, subscription, _, _)| (tenant.as_str(), subscription.as_deref())),
-        );
-        let active_pairs = rows
-            .into_iter()
-            .filter_map(|(_, _, id, flows)| {
-                Some(ActivePair {
-                    id: id?,
-                    flows: flows.map(|f| f.0).unwrap_or_default(),
-                })
-            })
-            .collect();
-        Ok(IntakeRoutes { hold, active_pairs })
+        let rows: Vec<RouteRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(tenant).bind(connection).fetch_all(pool).await)?;
+        Ok(routes_of(rows))
     }
 
     /// Why the intake must hold a connection's events instead of routing them: the tenant is

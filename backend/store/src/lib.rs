@@ -38,6 +38,7 @@ pub use billing::{
 };
 pub use connections::{
     Connection, ConnectionKind, NewConnection, NewPair, Pair, PairStatus, PairWebhook, RunContext,
+    RunEvent,
 };
 pub use digest::{DigestFigures, DigestSettings, PairDigest};
 pub use error::StoreError;
@@ -46,7 +47,7 @@ pub use ids::{
     PairId, PlanId, RunId, SessionId, TenantId, UserId,
 };
 pub use inbox::{InboxEvent, InboxInsert, InboxStatus, NewInboxEvent};
-pub use intake::{ActivePair, IntakeEvent, IntakeRoutes, IntakeStored, PlannedRun};
+pub use intake::{ActivePair, IntakeEvent, IntakeRoutes, IntakeStored, PlannedRun, WebhookTarget};
 pub use mappings::{MappingDraft, MappingVersion};
 pub use pool::{Backend, SqliteSettings, Store, StoreOptions};
 pub use runs::{

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::pool::{on_pool, on_write};
+use crate::pool::{Pool, on_pool, on_write};
 use crate::{InboxId, PairId, RunId, Store, StoreError, TenantId};
 
 /// Where a run stands.
@@ -351,7 +351,8 @@ impl Store {
     }
 
     /// Takes a run for one attempt if it is due (queued, a retry whose time has come, or a
-    /// running one whose worker's lease expired). Of concurrent claims, exactly one wins.
+    /// running one whose worker's lease expired), and opens the attempt's row. Of concurrent
+    /// claims, exactly one wins.
     pub async fn claim_run(
         &self,
         tenant: TenantId,
@@ -359,24 +360,55 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<Run>, StoreError> {
         let now = Utc::now();
-        let sql = format!(
+        let claim = format!(
             "UPDATE runs SET status = 'running', attempts = attempts + 1, lease_until = $3, updated_at = $4, dispatched_at = NULL \
              WHERE tenant_id = $1 AND id = $2 AND ( status = 'queued' \
                OR (status = 'retrying' AND (next_attempt_at IS NULL OR next_attempt_at <= $4)) \
                OR (status = 'running' AND lease_until < $4) ) \
              RETURNING {RUN_COLUMNS}"
         );
-        let row: Option<RunRow> = on_write!(self, pool => {
-            sqlx::query_as(&sql).bind(tenant).bind(id).bind(now + lease).bind(now).fetch_optional(pool).await
-        })?;
-        let Some(row) = row else { return Ok(None) };
-        let run: Run = row.try_into()?;
         let attempt = "INSERT INTO run_attempts (run_id, tenant_id, number, started_at) VALUES ($1, $2, $3, $4) \
                        ON CONFLICT (run_id, number) DO NOTHING";
-        on_write!(self, pool => {
-            sqlx::query(attempt).bind(run.id).bind(tenant).bind(run.attempts).bind(now).execute(pool).await.map(|_| ())
-        })?;
-        Ok(Some(run))
+        let row: Option<RunRow> = match &self.pool {
+            // One statement, so one round trip and one commit for both rows.
+            Pool::Postgres(pool) => {
+                let sql = format!(
+                    "WITH claimed AS ({claim}), attempt AS ( \
+                       INSERT INTO run_attempts (run_id, tenant_id, number, started_at) SELECT id, tenant_id, attempts, $4 FROM claimed \
+                       ON CONFLICT (run_id, number) DO NOTHING) \
+                     SELECT {RUN_COLUMNS} FROM claimed"
+                );
+                sqlx::query_as(&sql)
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(now + lease)
+                    .bind(now)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            // SQLite has no writing CTEs. The attempt row follows the claim; should it be
+            // missing after a crash, the next claim's attempt has its own number anyway.
+            Pool::Sqlite { write, .. } => {
+                let row: Option<RunRow> = sqlx::query_as(&claim)
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(now + lease)
+                    .bind(now)
+                    .fetch_optional(write)
+                    .await?;
+                if let Some(row) = &row {
+                    sqlx::query(attempt)
+                        .bind(row.id)
+                        .bind(tenant)
+                        .bind(row.attempts)
+                        .bind(now)
+                        .execute(write)
+                        .await?;
+                }
+                row
+            }
+        };
+        row.map(Run::try_from).transpose()
     }
 
     /// Records how the current attempt ended. Reads nothing back: the worker has what it
@@ -387,48 +419,119 @@ impl Store {
         id: RunId,
         outcome: &RunOutcome,
     ) -> Result<(), StoreError> {
+        self.finish_run_billed(tenant, id, outcome, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Store::finish_run`], metering a billable transaction with it (see
+    /// [`Store::record_billable`]); answers whether the transaction was counted now. The run,
+    /// its attempt and the meter commit together (on PostgreSQL in one statement), so a
+    /// crash leaves either all three or none, and the retried run counts then.
+    pub async fn finish_run_billed(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+        outcome: &RunOutcome,
+        billable: Option<&crate::BillableEvent<'_>>,
+    ) -> Result<bool, StoreError> {
         let now = Utc::now();
-        let sql = "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
-                   d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
-                   mapping_version = COALESCE($9, mapping_version), input_snapshot = COALESCE($11, input_snapshot), \
-                   lease_until = NULL, updated_at = $10, dispatched_at = NULL \
-                   WHERE tenant_id = $1 AND id = $2";
-        let changed = on_write!(self, pool => {
-            sqlx::query(sql)
-                .bind(tenant)
-                .bind(id)
-                .bind(outcome.status.as_str())
-                .bind(outcome.next_attempt_at)
-                .bind(&outcome.error)
-                .bind(&outcome.error_class)
-                .bind(&outcome.d365_ref)
-                .bind(outcome.output_snapshot.as_ref().map(Json))
-                .bind(&outcome.mapping_version)
-                .bind(now)
-                .bind(outcome.input_snapshot.as_ref().map(Json))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        let finish = "UPDATE runs SET status = $3, next_attempt_at = $4, error = $5, error_class = $6, \
+                      d365_ref = COALESCE($7, d365_ref), output_snapshot = COALESCE($8, output_snapshot), \
+                      mapping_version = COALESCE($9, mapping_version), input_snapshot = COALESCE($11, input_snapshot), \
+                      lease_until = NULL, updated_at = $10, dispatched_at = NULL \
+                      WHERE tenant_id = $1 AND id = $2";
+        macro_rules! bind_finish {
+            ($query:expr) => {
+                $query
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(outcome.status.as_str())
+                    .bind(outcome.next_attempt_at)
+                    .bind(&outcome.error)
+                    .bind(&outcome.error_class)
+                    .bind(&outcome.d365_ref)
+                    .bind(outcome.output_snapshot.as_ref().map(Json))
+                    .bind(&outcome.mapping_version)
+                    .bind(now)
+                    .bind(outcome.input_snapshot.as_ref().map(Json))
+            };
+        }
+        let write = match &self.pool {
+            Pool::Sqlite { write, .. } => write,
+            Pool::Postgres(pool) => {
+                let billed = match billable {
+                    Some(_) => {
+                        "INSERT INTO billable_events (id, tenant_id, pair_id, flow, action, record_id, run_id, day, created_at) \
+                     SELECT $12, $1, $13, $14, $15, $16, $2, $17, $18 FROM finished \
+                     ON CONFLICT (pair_id, flow, action, record_id) DO NOTHING RETURNING id"
+                    }
+                    None => "SELECT id FROM finished WHERE false",
+                };
+                let sql = format!(
+                    "WITH finished AS ({finish} RETURNING id, attempts), \
+                 attempt AS (UPDATE run_attempts a SET finished_at = $10, outcome = $3, error = $5, error_class = $6 \
+                   FROM finished f WHERE a.tenant_id = $1 AND a.run_id = f.id AND a.number = f.attempts), \
+                 billed AS ({billed}) \
+                 SELECT (SELECT COUNT(*) FROM finished), (SELECT COUNT(*) FROM billed)"
+                );
+                let mut query = bind_finish!(sqlx::query_as::<_, (i64, i64)>(&sql));
+                if let Some(event) = billable {
+                    query = query
+                        .bind(uuid::Uuid::now_v7())
+                        .bind(event.pair_id)
+                        .bind(event.flow)
+                        .bind(event.action)
+                        .bind(event.record_id)
+                        .bind(event.at.date_naive())
+                        .bind(event.at);
+                }
+                let (finished, billed) = query.fetch_one(pool).await?;
+                if finished == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                return Ok(billed > 0);
+            }
+        };
+        // SQLite has no writing CTEs: one transaction instead.
+        let mut tx = write.begin().await?;
+        let changed = bind_finish!(sqlx::query(finish))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
         let attempt = "UPDATE run_attempts SET finished_at = $3, outcome = $4, error = $5, error_class = $6 \
                        WHERE tenant_id = $1 AND run_id = $2 \
                        AND number = (SELECT attempts FROM runs WHERE tenant_id = $1 AND id = $2)";
-        on_write!(self, pool => {
-            sqlx::query(attempt)
+        sqlx::query(attempt)
+            .bind(tenant)
+            .bind(id)
+            .bind(now)
+            .bind(outcome.status.as_str())
+            .bind(&outcome.error)
+            .bind(&outcome.error_class)
+            .execute(&mut *tx)
+            .await?;
+        let counted = match billable {
+            Some(event) => sqlx::query_scalar::<_, uuid::Uuid>(crate::billing::RECORD_BILLABLE)
+                .bind(uuid::Uuid::now_v7())
                 .bind(tenant)
-                .bind(id)
-                .bind(now)
-                .bind(outcome.status.as_str())
-                .bind(&outcome.error)
-                .bind(&outcome.error_class)
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
+                .bind(event.pair_id)
+                .bind(event.flow)
+                .bind(event.action)
+                .bind(event.record_id)
+                .bind(event.run_id)
+                .bind(event.at.date_naive())
+                .bind(event.at)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some(),
+            None => false,
+        };
+        tx.commit().await?;
+        Ok(counted)
     }
 
     /// Puts a finished run back in the queue (replay).
@@ -820,7 +923,8 @@ impl Store {
 
     /// Reserves the right to create the D365 record for a Shopify object, so that concurrent
     /// runs in any process never create it twice. `owner` names the claimant (a run id); a
-    /// claim older than `stale` is taken over (its owner crashed).
+    /// claim older than `stale` is taken over (its owner crashed). Made for objects usually
+    /// linked already (a returning customer): it reads before it writes.
     pub async fn claim_link(
         &self,
         tenant: TenantId,
@@ -830,26 +934,74 @@ impl Store {
         owner: &str,
         stale: Duration,
     ) -> Result<LinkClaim, StoreError> {
+        let link = LinkKey {
+            tenant,
+            pair,
+            entity,
+            shopify_id,
+        };
+        self.claim(&link, owner, stale, false).await
+    }
+
+    /// [`Store::claim_link`] for objects usually not linked yet (a new order): it tries to
+    /// write the claim first, which saves the read that would find nothing.
+    pub async fn claim_new_link(
+        &self,
+        tenant: TenantId,
+        pair: PairId,
+        entity: &str,
+        shopify_id: &str,
+        owner: &str,
+        stale: Duration,
+    ) -> Result<LinkClaim, StoreError> {
+        let link = LinkKey {
+            tenant,
+            pair,
+            entity,
+            shopify_id,
+        };
+        self.claim(&link, owner, stale, true).await
+    }
+
+    async fn claim(
+        &self,
+        link: &LinkKey<'_>,
+        owner: &str,
+        stale: Duration,
+        insert_first: bool,
+    ) -> Result<LinkClaim, StoreError> {
+        let LinkKey {
+            tenant,
+            pair,
+            entity,
+            shopify_id,
+        } = *link;
         let mine = format!("{PENDING}{owner}");
         let now = Utc::now();
-        // Most claims find a finished link (a returning customer, a re-delivered order): a
-        // read answers those without taking the write lock.
+        let insert = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                      ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
+        let try_insert = || async {
+            on_write!(self, pool => {
+                sqlx::query(insert).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now)
+                    .execute(pool).await.map(|r| r.rows_affected() == 1)
+            })
+        };
+        if insert_first && try_insert().await? {
+            return Ok(LinkClaim::Claimed);
+        }
         let existing = match self.raw_link(tenant, pair, entity, shopify_id).await? {
             Some(link) => link,
             None => {
-                let insert = "INSERT INTO links (tenant_id, pair_id, entity, shopify_id, d365_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                              ON CONFLICT (pair_id, entity, shopify_id) DO NOTHING";
-                let inserted = on_write!(self, pool => {
-                    sqlx::query(insert).bind(tenant).bind(pair).bind(entity).bind(shopify_id).bind(&mine).bind(now)
-                        .execute(pool).await.map(|r| r.rows_affected())
-                })?;
-                if inserted == 1 {
+                if !insert_first && try_insert().await? {
                     return Ok(LinkClaim::Claimed);
                 }
-                // Another run inserted it between our read and our insert.
-                self.raw_link(tenant, pair, entity, shopify_id)
-                    .await?
-                    .ok_or(StoreError::NotFound)?
+                // Another run inserted it between our read and our insert, or deleted it
+                // (released its claim) between our insert and our read: ask again.
+                match self.raw_link(tenant, pair, entity, shopify_id).await? {
+                    Some(link) => link,
+                    None if try_insert().await? => return Ok(LinkClaim::Claimed),
+                    None => return Ok(LinkClaim::Busy),
+                }
             }
         };
         let (key, claimed_at) = existing;
@@ -935,6 +1087,15 @@ impl Store {
         })?;
         Ok(())
     }
+}
+
+/// One link's key.
+#[derive(Clone, Copy)]
+struct LinkKey<'a> {
+    tenant: TenantId,
+    pair: PairId,
+    entity: &'a str,
+    shopify_id: &'a str,
 }
 
 /// Marks a link row as a claim in progress rather than a D365 key.

@@ -331,9 +331,11 @@ async fn the_sweeper_skips_fresh_hand_offs_unless_forced_and_link_claims_admit_o
         );
 
         use syncline_store::LinkClaim;
+        // Orders claim with `claim_new_link` (insert first), customers with `claim_link` (read
+        // first): both must agree.
         let claim = |owner: &'static str, stale: Duration| async move {
             store
-                .claim_link(tenant, pair, "sales_order", "42", owner, stale)
+                .claim_new_link(tenant, pair, "sales_order", "42", owner, stale)
                 .await
                 .unwrap()
         };
@@ -417,6 +419,126 @@ async fn the_sweeper_skips_fresh_hand_offs_unless_forced_and_link_claims_admit_o
                 .await
                 .unwrap(),
             LinkClaim::Claimed
+        );
+        assert_eq!(
+            store
+                .claim_new_link(tenant, pair, "customer", "7", "run-c", stale)
+                .await
+                .unwrap(),
+            LinkClaim::Busy,
+            "{backend:?}: insert-first sees the other claim"
+        );
+        store
+            .complete_link(tenant, pair, "customer", "7", "run-b", "C-7")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_new_link(tenant, pair, "customer", "7", "run-c", stale)
+                .await
+                .unwrap(),
+            LinkClaim::Linked("C-7".into()),
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_reads_its_context_in_one_go_and_a_finish_meters_its_sync_once() {
+    for db in testing::both().await {
+        let store = &db.store;
+        let backend = store.backend();
+        let (tenant, pair) = testing::tenant_with_pair(store, "finish", "sandbox").await;
+        let fixture = (tenant, pair.id, pair.shopify_connection_id);
+        let first = run_in(store, fixture, "#1", RunStatus::Queued).await;
+        let context = store.run_context(tenant, first).await.unwrap().unwrap();
+        assert_eq!(context.pair.id, pair.id, "{backend:?}");
+        assert_eq!(context.d365.id, pair.d365_connection_id, "{backend:?}");
+        assert_eq!(context.d365.kind, syncline_store::ConnectionKind::D365);
+        assert_eq!(context.event.topic, "orders/create");
+        assert_eq!(context.event.payload, b"{}");
+        assert_eq!(context.hold, None);
+        let other_tenant = testing::tenant_with_pair(store, "finish-other", "sandbox")
+            .await
+            .0;
+        assert!(
+            store
+                .run_context(other_tenant, first)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend:?}: another tenant's run has no context"
+        );
+
+        // Two runs syncing the same record (a duplicated webhook, a replay): one count.
+        let second = run_in(store, fixture, "#1 again", RunStatus::Queued).await;
+        let at = Utc::now();
+        let mut counted = Vec::new();
+        for id in [first, second] {
+            let claimed = store
+                .claim_run(tenant, id, Duration::seconds(60))
+                .await
+                .unwrap();
+            assert_eq!(claimed.map(|run| run.attempts), Some(1), "{backend:?}");
+            let billable = syncline_store::BillableEvent {
+                pair_id: pair.id,
+                flow: "orders",
+                action: "create",
+                record_id: "1001",
+                run_id: id,
+                at,
+            };
+            let done = RunOutcome {
+                d365_ref: Some("SO-1".into()),
+                ..outcome(RunStatus::Succeeded)
+            };
+            counted.push(
+                store
+                    .finish_run_billed(tenant, id, &done, Some(&billable))
+                    .await
+                    .unwrap(),
+            );
+            let run = store.run(tenant, id).await.unwrap().unwrap();
+            assert_eq!(run.status, RunStatus::Succeeded, "{backend:?}");
+            assert_eq!(run.d365_ref.as_deref(), Some("SO-1"));
+            let attempts = store.run_attempts(tenant, id).await.unwrap();
+            assert_eq!(attempts.len(), 1, "{backend:?}");
+            assert_eq!(attempts[0].outcome.as_deref(), Some("succeeded"));
+            assert!(attempts[0].finished_at.is_some());
+        }
+        assert_eq!(counted, [true, false], "{backend:?}");
+        let transactions = || async {
+            let day = at.date_naive();
+            let usage = store.usage(tenant, day, day + chrono::Days::new(1)).await;
+            usage.unwrap().iter().map(|u| u.transactions).sum::<i64>()
+        };
+        assert_eq!(transactions().await, 1, "{backend:?}");
+        // A run that is gone is not finished, and meters nothing.
+        let gone = syncline_store::RunId::new();
+        let billable = syncline_store::BillableEvent {
+            pair_id: pair.id,
+            flow: "orders",
+            action: "create",
+            record_id: "1002",
+            run_id: gone,
+            at,
+        };
+        let result = store
+            .finish_run_billed(
+                tenant,
+                gone,
+                &outcome(RunStatus::Succeeded),
+                Some(&billable),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(syncline_store::StoreError::NotFound)),
+            "{backend:?}: {result:?}"
+        );
+        assert_eq!(
+            transactions().await,
+            1,
+            "{backend:?}: nothing was metered for the missing run"
         );
     }
 }

@@ -119,12 +119,12 @@ async fn receive(
     let Ok(connection_id) = connection.parse::<ConnectionId>() else {
         return plain(StatusCode::NOT_FOUND, "unknown endpoint");
     };
-    let connection = match state
-        .intake_store
-        .connection_for_webhook(connection_id)
-        .await
-    {
-        Ok(Some(connection)) if connection.kind == ConnectionKind::Shopify => connection,
+    // The routes come with the connection, in one query; they are used only once the
+    // signature has been verified.
+    let (connection, routes) = match state.intake_store.webhook_target(connection_id).await {
+        Ok(Some(target)) if target.connection.kind == ConnectionKind::Shopify => {
+            (target.connection, target.routes)
+        }
         Ok(_) => return plain(StatusCode::NOT_FOUND, "unknown endpoint"),
         Err(error) => return AppError::from(error).into_response(),
     };
@@ -160,14 +160,6 @@ async fn receive(
     if crate::privacy::PRIVACY_TOPICS.contains(&delivery.topic.as_str()) {
         return receive_privacy_request(&state, &connection, &delivery, body).await;
     }
-    let routes = match state
-        .intake_store
-        .intake_routes(tenant, connection.id)
-        .await
-    {
-        Ok(routes) => routes,
-        Err(error) => return AppError::from(error).into_response(),
-    };
     // Routed here, stored with its runs in one transaction: a crash cannot leave it between.
     let plan = syncline_runner::plan_route(&delivery.topic, &body, &routes);
     let event = IntakeEvent {

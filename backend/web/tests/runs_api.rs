@@ -96,6 +96,30 @@ fn outcome(status: RunStatus) -> RunOutcome {
     }
 }
 
+/// A new `orders/create` event of the shop.
+async fn stored_event(
+    app: &TestApp,
+    tenant: TenantId,
+    shop: ConnectionId,
+    payload: Vec<u8>,
+) -> syncline_store::InboxId {
+    let event = NewInboxEvent {
+        connection_id: shop,
+        webhook_id: uuid::Uuid::new_v4().to_string(),
+        topic: "orders/create".into(),
+        shop_domain: "runs.myshopify.com".into(),
+        api_version: "2026-07".into(),
+        event_id: None,
+        triggered_at: None,
+        payload,
+        status: InboxStatus::Received,
+        error: None,
+    };
+    match app.store.insert_inbox(tenant, &event).await.unwrap() {
+        InboxInsert::Stored(id) | InboxInsert::Duplicate(id) => id,
+    }
+}
+
 /// A run of `flow` for Shopify order `order`, driven to `status` the way a worker would.
 async fn run(
     app: &TestApp,
@@ -106,21 +130,7 @@ async fn run(
     status: RunStatus,
 ) -> RunId {
     let store = &app.store;
-    let event = NewInboxEvent {
-        connection_id: shop,
-        webhook_id: uuid::Uuid::new_v4().to_string(),
-        topic: "orders/create".into(),
-        shop_domain: "runs.myshopify.com".into(),
-        api_version: "2026-07".into(),
-        event_id: None,
-        triggered_at: None,
-        payload: b"{}".to_vec(),
-        status: InboxStatus::Received,
-        error: None,
-    };
-    let inbox = match store.insert_inbox(tenant, &event).await.unwrap() {
-        InboxInsert::Stored(id) | InboxInsert::Duplicate(id) => id,
-    };
+    let inbox = stored_event(app, tenant, shop, b"{}".to_vec()).await;
     let (created, _) = store
         .create_run(
             tenant,
@@ -405,6 +415,81 @@ async fn runs_are_listed_newest_first_filtered_and_paged_by_cursor() {
         // Without credentials, nothing.
         let response = reqwest::get(app.url("/api/v1/runs")).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn runs_without_a_stored_snapshot_show_their_event_with_personal_data_masked() {
+    for mode in MODES {
+        let app = spawn_app(mode).await;
+        let t = tenant(&app, "runs-input").await;
+        // Workers store no input snapshot: the event is the input.
+        let mut ids = Vec::new();
+        for (number, email) in [("#3001", "ada@example.com"), ("#3002", "alan@example.com")] {
+            let payload = json!({
+                "name": number,
+                "email": email,
+                "customer": { "first_name": "Ada", "last_name": "Lovelace" },
+                "line_items": [{ "sku": "SKU-1", "quantity": 2 }],
+            });
+            let payload = serde_json::to_vec(&payload).unwrap();
+            let inbox = stored_event(&app, t.id, t.shop, payload).await;
+            let (run, _) = app
+                .store
+                .create_run(
+                    t.id,
+                    &NewRun {
+                        pair_id: t.pair,
+                        inbox_id: inbox,
+                        flow: "orders".into(),
+                        shopify_ref: Some(number.into()),
+                        input_snapshot: None,
+                    },
+                )
+                .await
+                .unwrap();
+            ids.push((run.id, number));
+        }
+        let viewer = &t.keys[&Role::Viewer];
+        let masked = |number: &str| {
+            json!({
+                "name": number,
+                "email": "[redacted]",
+                "customer": { "first_name": "[redacted]", "last_name": "[redacted]" },
+                "line_items": [{ "sku": "SKU-1", "quantity": 2 }],
+            })
+        };
+
+        let (status, page) = get(&app, "/api/v1/runs", viewer, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{mode:?}: {page}");
+        let listed: Vec<(String, Value)> = page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| {
+                (
+                    run["id"].as_str().unwrap().to_owned(),
+                    run["input_snapshot"].clone(),
+                )
+            })
+            .collect();
+        for (id, number) in &ids {
+            let shown = listed.iter().find(|(listed, _)| *listed == id.to_string());
+            assert_eq!(
+                shown.map(|(_, input)| input),
+                Some(&masked(number)),
+                "{mode:?}"
+            );
+        }
+
+        let (id, number) = ids[0];
+        let (status, detail) = get(&app, &format!("/api/v1/runs/{id}"), viewer, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{mode:?}: {detail}");
+        assert_eq!(detail["input_snapshot"], masked(number), "{mode:?}");
+        assert!(
+            !detail.to_string().contains("example.com"),
+            "{mode:?}: an e-mail address leaked: {detail}"
+        );
     }
 }
 

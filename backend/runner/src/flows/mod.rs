@@ -19,8 +19,8 @@ use syncline_core::templates::Flow;
 use syncline_d365::batch::{Batch, BatchResponse};
 use syncline_d365::{D365Error, ODataClient, Query};
 use syncline_store::{
-    BillableEvent, NewAuditEntry, PairId, PairStatus, Run, RunId, RunOutcome, RunStatus, Store,
-    StoreError, TenantId,
+    BillableEvent, NewAuditEntry, PairId, PairStatus, Run, RunContext, RunId, RunOutcome,
+    RunStatus, Store, StoreError, TenantId,
 };
 
 pub use clients::{D365Clients, d365_config, secret_name};
@@ -249,8 +249,13 @@ impl FlowEngine {
         let Some(context) = self.store.run_context(tenant, id).await? else {
             return Ok(());
         };
-        let pair = context.pair;
-        let hold = context.hold;
+        let RunContext {
+            pair,
+            hold,
+            mapping_version,
+            event,
+            d365,
+        } = context;
         if pair.status != PairStatus::Active || hold.is_some() {
             // Held, not lost: the run stays due and the sweeper offers it again later.
             tracing::debug!(run_id = %id, reason = hold.unwrap_or("pair not active"), "run held");
@@ -282,20 +287,23 @@ impl FlowEngine {
         let Some(run) = self.store.claim_run(tenant, id, lease).await? else {
             return Ok(());
         };
-        // The flow fills this from the payload it parses, on the run's first attempt.
-        let mut input_snapshot = None;
         // Partner API calls of this attempt, counted in memory and added to the pair's day by
         // the meter (fair use: cheap, and failed attempts count too, as they used the budget).
         let calls = AtomicU64::new(0);
         let (result, label) = match run.flow.as_str() {
-            "orders" => match self
-                .mapping_for(&pair, Flow::Orders, context.mapping_version)
-                .await
-            {
-                Ok(mapping) => (
-                    orders::process(self, &run, &pair, &mapping, &calls, &mut input_snapshot).await,
-                    Some(mapping.label),
-                ),
+            "orders" => match self.mapping_for(&pair, Flow::Orders, mapping_version).await {
+                Ok(mapping) => {
+                    let input = orders::Input {
+                        run: &run,
+                        pair: &pair,
+                        event,
+                        d365: &d365,
+                    };
+                    (
+                        orders::process(self, input, &mapping, &calls).await,
+                        Some(mapping.label),
+                    )
+                }
                 Err(error) => (Err(error), None),
             },
             other => (
@@ -304,31 +312,33 @@ impl FlowEngine {
             ),
         };
         let billable = result.as_ref().ok().and_then(|s| s.billable.clone());
-        let mut outcome = self.outcome(&run, &pair, result, label).await;
-        outcome.input_snapshot = input_snapshot;
+        // No input snapshot is written: the event's payload is the input, and readers mask
+        // it when they show it (`input_snapshot`). Storing a masked copy per run cost a
+        // tenth of the database's work.
+        let outcome = self.outcome(&run, &pair, result, label).await;
         let now = chrono::Utc::now();
-        if let (RunStatus::Succeeded, Some(billable)) = (outcome.status, billable) {
-            // Metered before the run is finished: should this process die in between, the run
-            // is retried, succeeds again and its key is already counted. Exactly once.
-            let counted = self
-                .store
-                .record_billable(
-                    tenant,
-                    &BillableEvent {
-                        pair_id: pair.id,
-                        flow: &run.flow,
-                        action: billable.action,
-                        record_id: &billable.record_id,
-                        run_id: run.id,
-                        at: now,
-                    },
-                )
-                .await?;
-            tracing::debug!(run_id = %run.id, action = billable.action, counted, "billable transaction");
-        }
+        // Metered with the run's finish: a retry, a replay or a duplicated webhook of the same
+        // sync finds its key counted. Exactly once.
+        let billable = match (outcome.status, &billable) {
+            (RunStatus::Succeeded, Some(billable)) => Some(BillableEvent {
+                pair_id: pair.id,
+                flow: &run.flow,
+                action: billable.action,
+                record_id: &billable.record_id,
+                run_id: run.id,
+                at: now,
+            }),
+            _ => None,
+        };
         let calls = i64::try_from(calls.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
         self.api_calls.add(tenant, pair.id, now.date_naive(), calls);
-        self.store.finish_run(tenant, run.id, &outcome).await?;
+        let counted = self
+            .store
+            .finish_run_billed(tenant, run.id, &outcome, billable.as_ref())
+            .await?;
+        if let Some(billable) = &billable {
+            tracing::debug!(run_id = %run.id, action = billable.action, counted, "billable transaction");
+        }
         crate::metrics::record_run(&run, &outcome);
         Ok(())
     }
@@ -507,29 +517,26 @@ impl D365Session<'_> {
     /// Waits for `cost` requests' worth of the connection's budget (a `$batch` costs one per
     /// operation, as F&O counts them).
     async fn admit_cost(&self, cost: u32) -> Result<(), FlowError> {
-        let limiter_error = |error| FlowError::Transient(format!("rate limiter: {error}"));
-        // Sleeping through a long Retry-After would hold a worker that other pairs need: give
-        // the run back to the schedule instead.
-        let penalty = self
-            .limiter
-            .penalty(&self.key)
-            .await
-            .map_err(limiter_error)?;
-        if penalty > MAX_WAIT_IN_WORKER {
-            return Err(FlowError::Throttled {
-                retry_after: Some(penalty),
-                message: format!(
-                    "D365 asked us to pause this connection for {} s more",
-                    penalty.as_secs()
-                ),
-            });
-        }
-        self.calls
-            .fetch_add(u64::from(cost.max(1)), Ordering::Relaxed);
+        let paused = |left: Duration| FlowError::Throttled {
+            retry_after: Some(left),
+            message: format!(
+                "D365 asked us to pause this connection for {} s more",
+                left.as_secs()
+            ),
+        };
+        let limiter_error = |error| match error {
+            crate::LimiterError::Paused { left } => paused(left),
+            other => FlowError::Transient(format!("rate limiter: {other}")),
+        };
         let waiting = std::time::Instant::now();
-        let acquired = self.limiter.acquire(&self.key, cost.max(1)).await;
+        // Sleeping through a long Retry-After would hold a worker that other pairs need: the
+        // limiter refuses instead, and the run goes back to the schedule.
+        let acquired = self
+            .limiter
+            .acquire_unless_paused(&self.key, cost.max(1), MAX_WAIT_IN_WORKER)
+            .await;
         crate::metrics::metrics().limiter_waited("d365", waiting.elapsed());
-        match acquired {
+        let admitted = match acquired {
             Ok(_) => Ok(()),
             // A batch bigger than the burst allowance: take it in steps of the allowance.
             Err(crate::LimiterError::CostExceedsCapacity { capacity, .. }) => {
@@ -537,7 +544,7 @@ impl D365Session<'_> {
                 while left > 0 {
                     let step = left.min(capacity.max(1));
                     self.limiter
-                        .acquire(&self.key, step)
+                        .acquire_unless_paused(&self.key, step, MAX_WAIT_IN_WORKER)
                         .await
                         .map_err(limiter_error)?;
                     left -= step;
@@ -545,7 +552,12 @@ impl D365Session<'_> {
                 Ok(())
             }
             Err(error) => Err(limiter_error(error)),
+        };
+        if admitted.is_ok() {
+            self.calls
+                .fetch_add(u64::from(cost.max(1)), Ordering::Relaxed);
         }
+        admitted
     }
 
     async fn admit(&self) -> Result<(), FlowError> {

@@ -23,7 +23,7 @@ use syncline_d365::batch::Batch;
 use syncline_d365::odata::{Key, literal};
 use syncline_d365::{ODataClient, Query};
 use syncline_shopify::payload::ShopifyOrder;
-use syncline_store::{Connection, LinkClaim, Pair, Run};
+use syncline_store::{Connection, LinkClaim, Pair, Run, RunEvent};
 
 use super::{ActiveMapping, Billable, D365Session, FlowEngine, FlowError, FlowSuccess};
 
@@ -50,57 +50,51 @@ const UPDATABLE_HEADER: &[&str] = &[
     "DeliveryAddressCountryRegionId",
 ];
 
+/// What a run of the orders flow works on.
+pub(super) struct Input<'a> {
+    pub run: &'a Run,
+    pub pair: &'a Pair,
+    pub event: RunEvent,
+    pub d365: &'a Connection,
+}
+
 pub(super) async fn process(
     engine: &FlowEngine,
-    run: &Run,
-    pair: &Pair,
+    input: Input<'_>,
     mapping: &ActiveMapping,
     calls: &AtomicU64,
-    input_snapshot: &mut Option<Value>,
 ) -> Result<FlowSuccess, FlowError> {
-    let store = &engine.store;
-    let tenant = run.tenant_id;
-    let event = store
-        .inbox_event(tenant, run.inbox_id)
-        .await?
-        .ok_or_else(|| FlowError::Permanent("the event was deleted".into()))?;
+    let Input {
+        run,
+        pair,
+        event,
+        d365,
+    } = input;
     let payload: Value = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("malformed JSON: {e}")))?;
     // From the bytes, not from `payload`: that would clone the whole document first.
     let order: ShopifyOrder = serde_json::from_slice(&event.payload)
         .map_err(|e| FlowError::Permanent(format!("not a Shopify order: {e}")))?;
-    let d365 = store
-        .connection(tenant, pair.d365_connection_id)
-        .await?
-        .ok_or_else(|| FlowError::Auth("the pair's D365 connection was deleted".into()))?;
-    let session = engine.d365_session(&d365, calls).await?;
+    let session = engine.d365_session(d365, calls).await?;
     let order_flow = OrderFlow {
         engine,
         mapping,
         run,
         pair,
-        d365: &d365,
+        d365,
         session,
         order,
         payload: std::sync::Mutex::new(payload),
         shop_domain: event.shop_domain,
     };
-    let result = match event.topic.as_str() {
+    match event.topic.as_str() {
         "orders/create" => order_flow.create().await,
         "orders/updated" => order_flow.update().await,
         "orders/cancelled" => order_flow.cancel().await,
         other => Err(FlowError::Permanent(format!(
             "the orders flow does not handle {other}"
         ))),
-    };
-    if run.input_snapshot.is_none()
-        && let Ok(mut payload) = order_flow.payload.into_inner()
-    {
-        // The flow is done with the document: mask it where it lies instead of copying it.
-        super::redact::mask_personal(&mut payload);
-        *input_snapshot = Some(payload);
     }
-    result
 }
 
 struct OrderFlow<'a> {
@@ -155,7 +149,7 @@ impl OrderFlow<'_> {
         let store = &self.engine.store;
         let order_id = self.order.id.to_string();
         let claim = store
-            .claim_link(
+            .claim_new_link(
                 self.run.tenant_id,
                 self.pair.id,
                 ORDER_LINK,

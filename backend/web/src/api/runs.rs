@@ -406,8 +406,10 @@ async fn page(
             ),
             other => other.into(),
         })?;
+    let mut runs = page.runs;
+    syncline_runner::fill_input_snapshots(&state.store, context.tenant.id, &mut runs).await?;
     Ok(Json(RunPageView {
-        runs: page.runs.into_iter().map(RunView::from).collect(),
+        runs: runs.into_iter().map(RunView::from).collect(),
         next_cursor: page.next_cursor,
     }))
 }
