@@ -7,13 +7,13 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use tokio::sync::oneshot;
 
 use crate::connections::{CONNECTION_COLUMNS, ConnectionRow, qualified};
-use crate::pool::{on_pool, on_write};
+use crate::pool::{Pool, on_pool};
 use crate::{ConnectionId, InboxId, NewInboxEvent, PairId, RunId, Store, StoreError, TenantId};
 
 /// Most deliveries committed in one transaction; 14 parameters each stays far below either
@@ -283,80 +283,230 @@ impl Store {
             .iter()
             .map(|e| e.runs.iter().map(|_| RunId::new()).collect())
             .collect();
-        let existing =
-            "SELECT id FROM inbox WHERE connection_id = $1 AND webhook_id = $2 AND tenant_id = $3";
-        let results = on_write!(self, pool => {
-            async {
+        let runs_of = |inserted: &HashSet<InboxId>| -> Vec<NewRunRow<'_>> {
+            events
+                .iter()
+                .zip(&ids)
+                .zip(&run_ids)
+                .filter(|((_, id), _)| inserted.contains(id))
+                .flat_map(|((e, id), run_ids)| {
+                    e.runs.iter().zip(run_ids).map(|(run, run_id)| NewRunRow {
+                        id: *run_id,
+                        tenant: e.tenant,
+                        inbox_id: *id,
+                        run,
+                    })
+                })
+                .collect()
+        };
+        let inserted = match &self.pool {
+            Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO inbox (id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, \
-                     event_id, triggered_at, payload, status, error, received_at, updated_at) ",
-                );
-                insert.push_values(events.iter().zip(&ids), |mut row, (e, id)| {
-                    let event = &e.event;
-                    row.push_bind(*id)
-                        .push_bind(e.tenant)
-                        .push_bind(event.connection_id)
-                        .push_bind(&event.webhook_id)
-                        .push_bind(&event.topic)
-                        .push_bind(&event.shop_domain)
-                        .push_bind(&event.api_version)
-                        .push_bind(&event.event_id)
-                        .push_bind(&event.triggered_at)
-                        .push_bind(&event.payload)
-                        .push_bind(event.status.as_str())
-                        .push_bind(&event.error)
-                        .push_bind(now)
-                        .push_bind(now);
+                let inserted = insert_events_postgres(&mut tx, events, &ids, now).await?;
+                let runs = runs_of(&inserted);
+                if !runs.is_empty() {
+                    insert_runs_postgres(&mut tx, &runs, now).await?;
+                }
+                tx.commit().await?;
+                inserted
+            }
+            Pool::Sqlite { write, .. } => {
+                let mut tx = write.begin().await?;
+                let inserted = insert_events_sqlite(&mut tx, events, &ids, now).await?;
+                let runs = runs_of(&inserted);
+                if !runs.is_empty() {
+                    insert_runs_sqlite(&mut tx, &runs, now).await?;
+                }
+                tx.commit().await?;
+                inserted
+            }
+        };
+        let mut results = Vec::with_capacity(events.len());
+        for (index, (e, id)) in events.iter().zip(&ids).enumerate() {
+            if inserted.contains(id) {
+                results.push(IntakeStored::Stored {
+                    inbox_id: *id,
+                    runs: run_ids[index].clone(),
                 });
-                insert.push(" ON CONFLICT (connection_id, webhook_id) DO NOTHING RETURNING id");
-                let inserted: HashSet<InboxId> = insert
-                    .build_query_scalar()
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .collect();
-                let mut results = Vec::with_capacity(events.len());
-                let mut runs = Vec::new();
-                for ((e, id), run_ids) in events.iter().zip(&ids).zip(&run_ids) {
-                    if inserted.contains(id) {
-                        runs.extend(e.runs.iter().zip(run_ids).map(|(run, run_id)| (e.tenant, *id, run, *run_id)));
-                        results.push(IntakeStored::Stored { inbox_id: *id, runs: run_ids.clone() });
-                    } else {
-                        // A repeated delivery, or a second copy within this group.
-                        let first: InboxId = sqlx::query_scalar(existing)
+                continue;
+            }
+            // A second copy within this group names the group's stored one; a repeated
+            // delivery, the row committed before (a conflicting insert waits for the other
+            // transaction, so that row is committed by now).
+            let same = |other: &&IntakeEvent| {
+                other.event.connection_id == e.event.connection_id
+                    && other.event.webhook_id == e.event.webhook_id
+            };
+            let in_group = events
+                .iter()
+                .zip(&ids)
+                .find(|(other, other_id)| same(other) && inserted.contains(other_id))
+                .map(|(_, other_id)| *other_id);
+            let first = match in_group {
+                Some(first) => first,
+                None => {
+                    let existing = "SELECT id FROM inbox WHERE connection_id = $1 AND webhook_id = $2 AND tenant_id = $3";
+                    on_pool!(self, pool => {
+                        sqlx::query_scalar(existing)
                             .bind(e.event.connection_id)
                             .bind(&e.event.webhook_id)
                             .bind(e.tenant)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        results.push(IntakeStored::Duplicate(first));
-                    }
+                            .fetch_one(pool)
+                            .await
+                    })?
                 }
-                if !runs.is_empty() {
-                    let mut insert = QueryBuilder::new(
-                        "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, created_at, updated_at, dispatched_at) ",
-                    );
-                    insert.push_values(&runs, |mut row, (tenant, inbox_id, run, run_id)| {
-                        row.push_bind(*run_id)
-                            .push_bind(*tenant)
-                            .push_bind(run.pair_id)
-                            .push_bind(*inbox_id)
-                            .push_bind(&run.flow)
-                            .push_bind("queued")
-                            .push_bind(&run.shopify_ref)
-                            .push_bind(now)
-                            .push_bind(now)
-                            .push_bind(now);
-                    });
-                    insert.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(results)
-            }.await
-        })?;
+            };
+            results.push(IntakeStored::Duplicate(first));
+        }
         Ok(results)
     }
+}
+
+/// A run to insert with its group.
+struct NewRunRow<'a> {
+    id: RunId,
+    tenant: TenantId,
+    inbox_id: InboxId,
+    run: &'a PlannedRun,
+}
+
+/// The group's events in one statement whose text never changes (arrays, not one `VALUES`
+/// row per event): prepared and planned once per connection. A `VALUES` list of each group
+/// size was a new statement for PostgreSQL to parse and plan, hundreds of parameters each
+/// time. Returns the ids of the events that were new.
+async fn insert_events_postgres(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    events: &[&IntakeEvent],
+    ids: &[InboxId],
+    now: DateTime<Utc>,
+) -> Result<HashSet<InboxId>, sqlx::Error> {
+    let sql = "INSERT INTO inbox (id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, \
+               event_id, triggered_at, payload, status, error, received_at, updated_at) \
+               SELECT id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, \
+               event_id, triggered_at, payload, status, error, $13, $13 \
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                           $8::text[], $9::text[], $10::bytea[], $11::text[], $12::text[]) \
+                 AS e(id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, \
+                      event_id, triggered_at, payload, status, error) \
+               ON CONFLICT (connection_id, webhook_id) DO NOTHING RETURNING id";
+    let column = |f: fn(&NewInboxEvent) -> &str| -> Vec<&str> {
+        events.iter().map(|e| f(&e.event)).collect()
+    };
+    let optional = |f: fn(&NewInboxEvent) -> Option<&str>| -> Vec<Option<&str>> {
+        events.iter().map(|e| f(&e.event)).collect()
+    };
+    let inserted: Vec<InboxId> = sqlx::query_scalar(sql)
+        .bind(ids.iter().map(|id| id.0).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.tenant.0).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event.connection_id.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|e| &e.webhook_id))
+        .bind(column(|e| &e.topic))
+        .bind(column(|e| &e.shop_domain))
+        .bind(column(|e| &e.api_version))
+        .bind(optional(|e| e.event_id.as_deref()))
+        .bind(optional(|e| e.triggered_at.as_deref()))
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event.payload.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|e| e.status.as_str()))
+        .bind(optional(|e| e.error.as_deref()))
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(inserted.into_iter().collect())
+}
+
+/// The group's runs in one statement of constant text, as [`insert_events_postgres`].
+async fn insert_runs_postgres(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    runs: &[NewRunRow<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, created_at, updated_at, dispatched_at) \
+               SELECT id, tenant_id, pair_id, inbox_id, flow, 'queued', shopify_ref, $7, $7, $7 \
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[]) \
+                 AS r(id, tenant_id, pair_id, inbox_id, flow, shopify_ref)";
+    sqlx::query(sql)
+        .bind(runs.iter().map(|r| r.id.0).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.tenant.0).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.run.pair_id.0).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.inbox_id.0).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.run.flow.as_str()).collect::<Vec<_>>())
+        .bind(
+            runs.iter()
+                .map(|r| r.run.shopify_ref.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// SQLite prepares in process and cheaply: one multi-row `VALUES` per group.
+async fn insert_events_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    events: &[&IntakeEvent],
+    ids: &[InboxId],
+    now: DateTime<Utc>,
+) -> Result<HashSet<InboxId>, sqlx::Error> {
+    let mut insert = QueryBuilder::new(
+        "INSERT INTO inbox (id, tenant_id, connection_id, webhook_id, topic, shop_domain, api_version, \
+         event_id, triggered_at, payload, status, error, received_at, updated_at) ",
+    );
+    insert.push_values(events.iter().zip(ids), |mut row, (e, id)| {
+        let event = &e.event;
+        row.push_bind(*id)
+            .push_bind(e.tenant)
+            .push_bind(event.connection_id)
+            .push_bind(&event.webhook_id)
+            .push_bind(&event.topic)
+            .push_bind(&event.shop_domain)
+            .push_bind(&event.api_version)
+            .push_bind(&event.event_id)
+            .push_bind(&event.triggered_at)
+            .push_bind(&event.payload)
+            .push_bind(event.status.as_str())
+            .push_bind(&event.error)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    insert.push(" ON CONFLICT (connection_id, webhook_id) DO NOTHING RETURNING id");
+    let inserted: Vec<InboxId> = insert.build_query_scalar().fetch_all(&mut **tx).await?;
+    Ok(inserted.into_iter().collect())
+}
+
+/// The group's runs, as [`insert_events_sqlite`].
+async fn insert_runs_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    runs: &[NewRunRow<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut insert = QueryBuilder::new(
+        "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, status, shopify_ref, created_at, updated_at, dispatched_at) ",
+    );
+    insert.push_values(runs, |mut row, run| {
+        row.push_bind(run.id)
+            .push_bind(run.tenant)
+            .push_bind(run.run.pair_id)
+            .push_bind(run.inbox_id)
+            .push_bind(&run.run.flow)
+            .push_bind("queued")
+            .push_bind(&run.run.shopify_ref)
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    insert.build().execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Should the committing task panic, the deliveries still waiting are answered with an error
