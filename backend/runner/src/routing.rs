@@ -110,14 +110,8 @@ pub fn plan_route(topic: &str, payload: &[u8], routes: &IntakeRoutes) -> RoutePl
     };
     // Held before routing, a topic without a flow too: what happens is decided once the tenant
     // or pair resumes.
-    if let Some(reason) = routes.hold {
+    if let Some(reason) = routes.hold_reason() {
         return decided(InboxStatus::Held, reason.to_owned());
-    }
-    if routes.active_pairs.is_empty() {
-        return decided(
-            InboxStatus::Held,
-            "no active pair for this connection".to_owned(),
-        );
     }
     let Some(flow) = flow_for_topic(topic) else {
         return decided(

@@ -29,6 +29,18 @@ pub struct IntakeRoutes {
     pub active_pairs: Vec<ActivePair>,
 }
 
+impl IntakeRoutes {
+    /// Why the connection's events must be held instead of routed: the tenant or its
+    /// subscription is held, or no active pair reads from the connection.
+    pub fn hold_reason(&self) -> Option<&'static str> {
+        self.hold.or_else(|| {
+            self.active_pairs
+                .is_empty()
+                .then_some("no active pair for this connection")
+        })
+    }
+}
+
 /// An active pair and the flows switched on in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivePair {
@@ -202,13 +214,7 @@ impl Store {
         tenant: TenantId,
         connection: ConnectionId,
     ) -> Result<Option<&'static str>, StoreError> {
-        let routes = self.intake_routes(tenant, connection).await?;
-        Ok(routes.hold.or_else(|| {
-            routes
-                .active_pairs
-                .is_empty()
-                .then_some("no active pair for this connection")
-        }))
+        Ok(self.intake_routes(tenant, connection).await?.hold_reason())
     }
 
     /// Stores a delivery once, with its runs, and answers after the commit. Concurrent calls

@@ -17,8 +17,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use syncline_shopify::webhook::{SigningSecret, WebhookHeaders, WebhookSecrets};
 use syncline_store::{
-    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, IntakeEvent, IntakeStored,
-    NewInboxEvent,
+    Connection, ConnectionId, ConnectionKind, InboxInsert, InboxStatus, IntakeEvent, IntakeRoutes,
+    IntakeStored, NewInboxEvent,
 };
 
 use crate::accounts::audit;
@@ -158,7 +158,7 @@ async fn receive(
     }
 
     if crate::privacy::PRIVACY_TOPICS.contains(&delivery.topic.as_str()) {
-        return receive_privacy_request(&state, &connection, &delivery, body).await;
+        return receive_privacy_request(&state, &connection, &routes, &delivery, body).await;
     }
     // Routed here, stored with its runs in one transaction: a crash cannot leave it between.
     let plan = syncline_runner::plan_route(&delivery.topic, &body, &routes);
@@ -228,6 +228,7 @@ fn new_event(
 async fn receive_privacy_request(
     state: &AppState,
     connection: &Connection,
+    routes: &IntakeRoutes,
     delivery: &WebhookHeaders,
     body: Bytes,
 ) -> Response {
@@ -238,10 +239,9 @@ async fn receive_privacy_request(
             InboxStatus::Failed,
             Some(format!("malformed JSON: {parse}")),
         ),
-        Ok(_) => match hold_reason(state, connection).await {
-            Ok(Some(reason)) => (InboxStatus::Held, Some(reason)),
-            Ok(None) => (InboxStatus::Received, None),
-            Err(error) => return error.into_response(),
+        Ok(_) => match routes.hold_reason() {
+            Some(reason) => (InboxStatus::Held, Some(reason.to_owned())),
+            None => (InboxStatus::Received, None),
         },
     };
     let event = new_event(connection, delivery, body.to_vec(), status, error);
@@ -262,16 +262,4 @@ async fn receive_privacy_request(
         }
         (Err(error), _) => AppError::from(error).into_response(),
     }
-}
-
-/// Why an event must wait instead of being processed: a suspended tenant or no active pair.
-async fn hold_reason(
-    state: &AppState,
-    connection: &Connection,
-) -> Result<Option<String>, AppError> {
-    Ok(state
-        .store
-        .intake_hold_reason(connection.tenant_id, connection.id)
-        .await?
-        .map(str::to_owned))
 }
